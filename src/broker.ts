@@ -1,0 +1,174 @@
+/**
+ * The composition root: builds every part of the broker from the configuration, starts them in
+ * order and stops them in reverse. It is the only place that knows which implementations are wired
+ * together (and the only place that looks at the deployment mode).
+ */
+import { AuthService } from './auth/auth-service';
+import { createAuthProviders } from './auth/providers';
+import type { BrokerConfig, ListenerConfig } from './config/schema';
+import { ReasonCode } from './codec/reason-codes';
+import { Connection } from './connection/connection';
+import type { ConnectionContext } from './connection/context';
+import { ConnectionRegistry } from './connection/connection-registry';
+import { createLogger, type Logger } from './log';
+import { EventBus } from './plugins/event-bus';
+import type { AuthProvider, EventCollector, PluginContext } from './plugins/types';
+import { MemoryRetainStore } from './retain/memory-retain-store';
+import type { RetainStore } from './retain/retain-store';
+import { Dispatcher } from './routing/dispatcher';
+import type { Message } from './routing/message';
+import { SessionManager } from './session/session-manager';
+import { SettingsSource } from './tenant/settings-source';
+import { TenantRegistry } from './tenant/tenant-registry';
+import type { Tenant } from './tenant/tenant';
+import { TcpListener, type Listener } from './transport/tcp-listener';
+import type { Transport } from './transport/transport';
+import { systemClock, type Clock } from './util/clock';
+import { DeadlineScheduler } from './util/deadline-scheduler';
+
+export interface BrokerOptions {
+  config: BrokerConfig;
+  logger?: Logger;
+  clock?: Clock;
+  /** Providers to use instead of the configured ones (embedding, tests). */
+  authProviders?: AuthProvider[];
+  eventCollectors?: EventCollector[];
+}
+
+export class Broker {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly scheduler: DeadlineScheduler;
+  readonly events: EventBus;
+  readonly settings: SettingsSource;
+  readonly tenants: TenantRegistry;
+  readonly retained: RetainStore;
+  readonly dispatcher: Dispatcher;
+  readonly sessions: SessionManager;
+  readonly connections = new ConnectionRegistry();
+  readonly listeners: Listener[] = [];
+  private auth!: AuthService;
+  private context!: ConnectionContext;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(readonly config: BrokerConfig, options: BrokerOptions) {
+    this.log = options.logger ?? createLogger(config.log.level);
+    this.clock = options.clock ?? systemClock;
+    const now = (): number => this.clock.now();
+    this.scheduler = new DeadlineScheduler(this.clock);
+    this.events = new EventBus(this.log, now);
+    for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
+    this.settings = new SettingsSource(config.tenants);
+    this.retained = new MemoryRetainStore();
+    this.dispatcher = new Dispatcher(this.retained, {
+      retainChanged: (tenantId, topic, deleted) => this.events.emit({ type: 'retain.changed', tenantId, topic, deleted }),
+    });
+    this.tenants = new TenantRegistry({
+      now,
+      settingsOf: (id) => this.settings.get(id),
+      dropped: (tenantId, session, msg, qos, reason) => {
+        if (this.events.enabled) {
+          this.events.emit({ type: 'message.dropped', tenantId, clientId: session.clientId, topic: msg.topic, qos, reason });
+        }
+      },
+      redispatch: (group, out, leaving) => this.dispatcher.router.redispatch(group, out, leaving),
+      persistence: undefined,
+    });
+    this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now);
+  }
+
+  static async start(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options.config, options);
+    await broker.init(options);
+    return broker;
+  }
+
+  private async init(options: BrokerOptions): Promise<void> {
+    const pluginContext: PluginContext = { logger: this.log, now: () => this.clock.now() };
+    const providers = options.authProviders ?? (await createAuthProviders(this.config.auth.providers, pluginContext));
+    this.auth = new AuthService(providers, { timeoutMs: this.config.auth.timeoutMs, onFailure: this.config.auth.onFailure }, this.log);
+    this.context = {
+      clock: this.clock,
+      scheduler: this.scheduler,
+      log: this.log,
+      events: this.events,
+      auth: this.auth,
+      tenants: this.tenants,
+      sessions: this.sessions,
+      dispatcher: this.dispatcher,
+      retained: this.retained,
+      connections: this.connections,
+    };
+    for (const lc of listenerConfigs(this.config)) {
+      const name = lc.name ?? `${lc.type}:${lc.port}`;
+      const accept = (t: Transport): void => this.accept(t);
+      let listener: Listener;
+      switch (lc.type) {
+        case 'tcp':
+          listener = new TcpListener(lc, name, accept);
+          break;
+        default:
+          this.log.warn({ listener: name }, `listener type ${lc.type} is not available in this build; skipped`);
+          continue;
+      }
+      await listener.start();
+      this.listeners.push(listener);
+      this.log.info({ listener: name, host: listener.host, port: listener.port }, 'listening');
+    }
+  }
+
+  private accept(transport: Transport): void {
+    if (this.stopping) {
+      transport.destroy();
+      return;
+    }
+    const defaults = this.settings.get('default');
+    new Connection(transport, this.context, defaults.connectTimeout * 1000, defaults.maxPacketSize);
+  }
+
+  /** The port of the first listener of a type (tests use port 0 and ask here). */
+  port(type: ListenerConfig['type'] = 'tcp'): number {
+    const l = this.listeners.find((x) => x.type === type);
+    if (!l) throw new Error(`no ${type} listener`);
+    return l.port;
+  }
+
+  /** Publishes a message as the broker (admin API, tests). */
+  publish(tenantId: string, msg: Message): Promise<void> | undefined {
+    return this.dispatcher.publish(this.tenants.get(tenantId), msg).durable;
+  }
+
+  tenant(id: string): Tenant | undefined {
+    return this.tenants.find(id);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, tell MQTT 5 clients DISCONNECT 0x8B (server shutting down),
+   * close every connection, flush and close the stores.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.stop()));
+    for (const c of [...this.connections.values()]) {
+      c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
+    }
+    this.scheduler.close();
+    await this.auth?.close();
+    await this.retained.close();
+    await this.events.close();
+    this.log.info('stopped');
+  }
+}
+
+/** The configured listeners, or the defaults: MQTT over TCP (and WebSocket when available). */
+export function listenerConfigs(config: BrokerConfig): ListenerConfig[] {
+  if (config.listeners) return config.listeners;
+  const base = { clientCert: 'none', path: '/mqtt', proxyProtocol: 'off', trustForwardedFor: false, maxConnections: 0 } as const;
+  const out: ListenerConfig[] = [{ ...base, type: 'tcp', host: config.host, port: config.mqttPort }];
+  if (config.wsPort > 0) out.push({ ...base, type: 'ws', host: config.host, port: config.wsPort });
+  return out;
+}

@@ -1,0 +1,84 @@
+/**
+ * Command-line parsing for `ratatosk` (node:util parseArgs): subcommand, flags, help text.
+ */
+import { parseArgs } from 'node:util';
+
+export const HELP = `Ratatosk: a multi-tenant MQTT 3.1 / 3.1.1 / 5.0 broker
+
+Usage:
+  ratatosk start [options]        run the broker
+  ratatosk --help                 this text
+  ratatosk --version              the version
+
+Options of start (flags override the environment, which overrides the config file):
+  --config <file>        YAML or JSON configuration file (see README "Configuration")
+  --host <addr>          address of the default listeners (default 0.0.0.0)   [RATATOSK_HOST]
+  --mqtt-port <n>        MQTT over TCP port (default 1883)                     [RATATOSK_MQTT_PORT]
+  --ws-port <n>          MQTT over WebSocket port, 0 for none (default 8083)   [RATATOSK_WS_PORT]
+  --data-dir <dir>       data directory of the embedded store (default ./data) [RATATOSK_DATA_DIR]
+  --storage <kind>       lmdb (durable) or memory                              [RATATOSK_STORAGE]
+  --log-level <level>    trace, debug, info, warn, error, fatal or silent      [RATATOSK_LOG_LEVEL]
+
+Signals: SIGINT (Ctrl-C) and SIGTERM shut down gracefully: listeners close, MQTT 5 clients get
+DISCONNECT 0x8B (server shutting down), stores are flushed. Exit codes: 0 after a clean shutdown,
+1 for a runtime failure, 2 for bad arguments or configuration.
+`;
+
+export interface StartArgs {
+  command: 'start';
+  config: string | undefined;
+  host: string | undefined;
+  mqttPort: number | undefined;
+  wsPort: number | undefined;
+  dataDir: string | undefined;
+  storage: string | undefined;
+  logLevel: string | undefined;
+}
+
+export type CliCommand = StartArgs | { command: 'help' } | { command: 'version' } | { command: 'passthrough'; name: string; argv: string[] };
+
+export class UsageError extends Error {}
+
+function portOf(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got '${v}'`);
+  return n;
+}
+
+export function parseCli(argv: string[]): CliCommand {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') return { command: 'help' };
+  if (first === '--version' || first === '-v') return { command: 'version' };
+  if (first !== 'start') return { command: 'passthrough', name: first, argv: rest };
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
+        'mqtt-port': { type: 'string' },
+        'ws-port': { type: 'string' },
+        'data-dir': { type: 'string' },
+        storage: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return { command: 'help' };
+  return {
+    command: 'start',
+    config: values.config,
+    host: values.host,
+    mqttPort: portOf('--mqtt-port', values['mqtt-port']),
+    wsPort: portOf('--ws-port', values['ws-port']),
+    dataDir: values['data-dir'],
+    storage: values.storage,
+    logLevel: values['log-level'],
+  };
+}

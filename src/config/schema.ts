@@ -1,0 +1,80 @@
+/**
+ * The configuration schema: one typed object with defaults, read from a YAML/JSON file, then
+ * environment variables, then command-line flags. Unknown keys are errors (a typo must not be
+ * silently ignored).
+ */
+import { z } from 'zod';
+import { tenantSettingsPatchSchema } from '../tenant/settings';
+
+const port = z.number().int().min(0).max(65535);
+
+export const listenerSchema = z
+  .object({
+    /** Shown in logs, events and metrics; defaults to `<type>:<port>`. */
+    name: z.string().min(1).optional(),
+    type: z.enum(['tcp', 'tls', 'ws', 'wss']),
+    host: z.string().min(1).optional(),
+    port,
+    /** PEM files for tls/wss. */
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    ca: z.string().optional(),
+    /** Client certificates: not asked for, asked for, or required. */
+    clientCert: z.enum(['none', 'optional', 'required']).default('none'),
+    /** WebSocket path. */
+    path: z.string().startsWith('/').default('/mqtt'),
+    /** HAProxy PROXY protocol on this listener. */
+    proxyProtocol: z.enum(['off', 'v1', 'v2', 'auto']).default('off'),
+    /** Trust X-Forwarded-For for the client address (ws/wss behind a proxy). */
+    trustForwardedFor: z.boolean().default(false),
+    /** Concurrent connections on this listener; 0 is unlimited. */
+    maxConnections: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const authProviderSchema = z
+  .object({
+    type: z.string().min(1),
+  })
+  .passthrough();
+
+export const configSchema = z
+  .object({
+    /** Address of the default listeners. */
+    host: z.string().min(1).default('0.0.0.0'),
+    /** Port of the default MQTT/TCP listener (used when `listeners` is not given). */
+    mqttPort: port.default(1883),
+    /** Port of the default WebSocket listener; 0 turns it off. */
+    wsPort: port.default(8083),
+    /** Every listener, replacing the defaults when given. */
+    listeners: z.array(listenerSchema).optional(),
+    dataDir: z.string().min(1).default('./data'),
+    /** `lmdb`: durable embedded store in dataDir; `memory`: nothing survives a restart. */
+    storage: z.enum(['lmdb', 'memory']).default('memory'),
+    /** `sync`: acknowledge after fsync; `relaxed`: after the write, fsync in the background. */
+    durability: z.enum(['sync', 'relaxed']).default('sync'),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    auth: z
+      .object({
+        providers: z.array(authProviderSchema).default([{ type: 'dev' }]),
+        /** Milliseconds an auth provider may take before the failure policy applies. */
+        timeoutMs: z.number().int().min(1).default(5000),
+        onFailure: z.enum(['deny', 'allow']).default('deny'),
+      })
+      .strict()
+      .default({ providers: [{ type: 'dev' }], timeoutMs: 5000, onFailure: 'deny' }),
+    /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */
+    tenants: z.record(z.string(), tenantSettingsPatchSchema).default({}),
+    /** Seconds to wait for stores to flush on shutdown. */
+    shutdownTimeout: z.number().min(0).default(10),
+  })
+  .strict();
+
+export type BrokerConfig = z.infer<typeof configSchema>;
+export type ListenerConfig = z.infer<typeof listenerSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

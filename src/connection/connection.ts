@@ -1,0 +1,421 @@
+/**
+ * One client connection: the MQTT protocol state machine between a transport and a session.
+ *
+ * Bytes come in through `onData`, are decoded into packets and dispatched on the connection state
+ * (awaiting CONNECT, authenticating, connected, closed). Packets that arrive while an asynchronous
+ * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
+ * so packets are always handled in order. Version differences live in this folder only.
+ */
+import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
+import { encodePacket } from '../codec/encoder';
+import type { Packet, ProtocolVersion, QoS } from '../codec/packets';
+import { ReasonCode, reasonName } from '../codec/reason-codes';
+import type { ClientIdentity } from '../plugins/types';
+import type { Message } from '../routing/message';
+import type { Session } from '../session/session';
+import type { SessionOwner } from '../session/session-manager';
+import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../tenant/settings';
+import type { Tenant } from '../tenant/tenant';
+import type { Transport, TransportHandler } from '../transport/transport';
+import { DEFAULT_TOPIC_LIMITS, type TopicLimits } from '../topic/validate';
+import type { DeadlineHandle, DeadlineTarget } from '../util/deadline-scheduler';
+import type { ConnectionContext } from './context';
+import { handleConnect } from './handle-connect';
+import { handlePublish, handlePubrel } from './handle-publish';
+import { handleSubscribe, handleUnsubscribe } from './handle-subscribe';
+import { ownEncoding, sharedEncoding, writeEncoded } from './publish-encoder';
+import { connackReturnCode } from './reason-map';
+import type { InboundAliases, OutboundAliases } from './topic-aliases';
+
+export const ConnState = {
+  AwaitingConnect: 0,
+  Authenticating: 1,
+  Connected: 2,
+  Closed: 3,
+} as const;
+export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
+
+export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget {
+  state: ConnStateCode = ConnState.AwaitingConnect;
+  readonly decoder: PacketDecoder;
+  protocolVersion: ProtocolVersion = 4;
+  clientId = '';
+  tenant: Tenant | undefined;
+  session: Session | undefined;
+  identity: ClientIdentity | undefined;
+  /** Settings of the tenant as they were when this connection was accepted. */
+  settings: TenantSettings = DEFAULT_TENANT_SETTINGS;
+  topicLimits: TopicLimits = DEFAULT_TOPIC_LIMITS;
+  /** Keepalive in ms after the 1.5x rule (0: none). */
+  keepAliveTimeout = 0;
+  lastActivity: number;
+  /** The client's Receive Maximum: QoS 1/2 PUBLISHes we may have in flight towards it. */
+  sendWindow = 65535;
+  /** The client's Maximum Packet Size. */
+  clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
+  inAliases: InboundAliases | undefined;
+  outAliases: OutboundAliases | undefined;
+  /** QoS 1 PUBLISHes received whose PUBACK waits for storage. */
+  pendingAcks = 0;
+  /** Whether the client wants reason strings and user properties on errors (MQTT 5). */
+  problemInformation = true;
+  /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
+  private blocked = 0;
+  private held: Packet[] | undefined;
+  private deadline: DeadlineHandle | undefined;
+  private ackTail: Promise<void> | undefined;
+  private readonly writeFn = (b: Buffer): void => this.transport.write(b);
+
+  constructor(
+    readonly transport: Transport,
+    readonly ctx: ConnectionContext,
+    connectTimeoutMs: number,
+    maxPacketSize: number,
+  ) {
+    this.decoder = new PacketDecoder(this, { maxPacketSize });
+    this.lastActivity = ctx.clock.now();
+    transport.bind(this);
+    ctx.connections.add(this);
+    this.deadline = ctx.scheduler.schedule(this.lastActivity + connectTimeoutMs, this);
+  }
+
+  get remoteAddress(): string {
+    return this.transport.info.remoteAddress;
+  }
+
+  // ---- SessionLink -------------------------------------------------------------------------
+
+  get writable(): boolean {
+    return this.transport.writable;
+  }
+
+  writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+    const v = this.protocolVersion;
+    let enc;
+    if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {
+      enc = sharedEncoding(msg, v, qos, retain);
+    } else {
+      let topic = msg.topic;
+      let alias = 0;
+      let fresh = false;
+      if (this.outAliases) {
+        const a = this.outAliases.lookup(msg.topic);
+        alias = a.alias;
+        fresh = alias > 0 && !a.known;
+        if (a.known) topic = '';
+      }
+      enc = ownEncoding(msg, v, qos, retain, subIds, topic, alias, msg.remainingExpiry(this.ctx.clock.now()));
+      if (enc.bytes.length > this.clientMaxPacketSize && fresh) this.outAliases!.forget(msg.topic);
+    }
+    if (enc.bytes.length > this.clientMaxPacketSize) return false;
+    writeEncoded(enc, qos, packetId, dup, this.writeFn);
+    const usage = this.tenant!.usage;
+    usage.messagesOut++;
+    usage.bytesOut += enc.bytes.length;
+    return true;
+  }
+
+  writePubrel(packetId: number): void {
+    this.send({ type: 6, packetId });
+  }
+
+  takeOver(): void {
+    this.closeWith(ReasonCode.SessionTakenOver, true, 'session taken over');
+  }
+
+  // ---- TransportHandler --------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    this.lastActivity = this.ctx.clock.now();
+    const err = this.decoder.push(chunk);
+    if (err !== undefined && this.state !== ConnState.Closed) this.onDecodeError(err);
+  }
+
+  onClose(error: Error | undefined): void {
+    this.finish(true, 'network', ReasonCode.UnspecifiedError, error ? error.message : 'connection closed by peer');
+  }
+
+  onDrain(): void {
+    this.session?.drain();
+  }
+
+  // ---- PacketSink --------------------------------------------------------------------------
+
+  onPacket(packet: Packet): void {
+    if (this.blocked > 0) {
+      (this.held ??= []).push(packet);
+      return;
+    }
+    this.dispatch(packet);
+  }
+
+  private dispatch(packet: Packet): void {
+    switch (this.state) {
+      case ConnState.Connected:
+        break;
+      case ConnState.AwaitingConnect:
+        if (packet.type === 1) {
+          handleConnect(this, packet);
+        } else {
+          // [MQTT-3.1.0-1] the first packet must be CONNECT.
+          this.abort(ReasonCode.ProtocolError, 'first packet is not CONNECT');
+        }
+        return;
+      default:
+        return;
+    }
+    switch (packet.type) {
+      case 3:
+        handlePublish(this, packet);
+        return;
+      case 4:
+        if (!this.session!.acknowledge(packet.packetId)) this.unknownAck(packet.packetId);
+        return;
+      case 5:
+        if (!this.session!.received(packet.packetId, (packet.reasonCode ?? 0) >= 0x80)) {
+          // [MQTT-4.3.3] a PUBREC for an unknown id is answered with PUBREL 0x92.
+          if (this.protocolVersion === 5) this.send({ type: 6, packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+          else this.send({ type: 6, packetId: packet.packetId });
+        }
+        return;
+      case 6:
+        handlePubrel(this, packet);
+        return;
+      case 7:
+        if (!this.session!.completed(packet.packetId)) this.unknownAck(packet.packetId);
+        return;
+      case 8:
+        handleSubscribe(this, packet);
+        return;
+      case 10:
+        handleUnsubscribe(this, packet);
+        return;
+      case 12:
+        this.send({ type: 13 });
+        return;
+      case 14:
+        this.onDisconnect(packet.reasonCode ?? 0, packet.properties?.sessionExpiryInterval);
+        return;
+      case 15:
+        // Enhanced authentication is decided by the auth providers (re-auth arrives here).
+        this.abort(ReasonCode.ProtocolError, 'AUTH without an authentication method');
+        return;
+      case 1:
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
+        this.abort(ReasonCode.ProtocolError, 'second CONNECT');
+        return;
+      default:
+        // CONNACK, SUBACK, UNSUBACK, PINGRESP are never sent by a client.
+        this.abort(ReasonCode.ProtocolError, `unexpected packet type ${packet.type}`);
+    }
+  }
+
+  /** An acknowledgement for a packet id that is not in flight: ignored (it may be a late duplicate). */
+  private unknownAck(packetId: number): void {
+    this.ctx.log.debug({ clientId: this.clientId, packetId }, 'acknowledgement for an unknown packet id');
+  }
+
+  // ---- Flow control of input ---------------------------------------------------------------
+
+  /** Holds further packets until `unblock` (an asynchronous decision is pending). */
+  block(): void {
+    if (this.blocked++ === 0) this.transport.pause();
+  }
+
+  unblock(): void {
+    if (--this.blocked > 0) return;
+    const held = this.held;
+    this.held = undefined;
+    if (held) {
+      for (let i = 0; i < held.length; i++) {
+        if (this.state === ConnState.Closed) return;
+        if (this.blocked > 0) {
+          // Blocked again: keep the rest, in order, ahead of anything newer.
+          this.held = held.slice(i).concat(this.held ?? []);
+          return;
+        }
+        this.dispatch(held[i]!);
+      }
+    }
+    if (this.blocked === 0 && this.state !== ConnState.Closed) this.transport.resume();
+  }
+
+  // ---- Output ------------------------------------------------------------------------------
+
+  send(packet: Packet): void {
+    if (this.state === ConnState.Closed && packet.type !== 14) return;
+    const bytes = encodePacket(packet, this.protocolVersion);
+    this.transport.write(bytes);
+  }
+
+  /**
+   * Sends an acknowledgement once `durable` resolves, keeping acknowledgements in the order their
+   * PUBLISHes arrived [MQTT-4.6.0-2]. A failed store answers 0x80 (MQTT 5) or closes (3.1.1).
+   */
+  sendAfter(durable: Promise<void> | undefined, ack: Packet): Promise<void> | undefined {
+    if (durable === undefined && this.ackTail === undefined) {
+      this.send(ack);
+      return undefined;
+    }
+    this.pendingAcks++;
+    const prev = this.ackTail;
+    const tail: Promise<void> = Promise.all([prev, durable]).then(
+      () => this.ackReady(tail, ack, false),
+      (err: unknown) => {
+        this.ctx.log.error({ err, clientId: this.clientId }, 'storing a message failed');
+        this.ackReady(tail, ack, true);
+      },
+    );
+    this.ackTail = tail;
+    return tail;
+  }
+
+  private ackReady(tail: Promise<void>, ack: Packet, failed: boolean): void {
+    this.pendingAcks--;
+    if (this.ackTail === tail) this.ackTail = undefined;
+    if (this.state === ConnState.Closed) return;
+    if (failed) {
+      if (this.protocolVersion !== 5) {
+        this.abort(ReasonCode.UnspecifiedError, 'storage failure');
+        return;
+      }
+      (ack as { reasonCode?: number }).reasonCode = ReasonCode.UnspecifiedError;
+    }
+    this.send(ack);
+  }
+
+  // ---- Keepalive and connect timeout -------------------------------------------------------
+
+  /** Starts keepalive supervision with `seconds` (already clamped); 0 turns it off. */
+  startKeepAlive(seconds: number): void {
+    this.ctx.scheduler.cancel(this.deadline);
+    this.deadline = undefined;
+    this.keepAliveTimeout = seconds * 1500; // [MQTT-3.1.2-22] one and a half times the keepalive
+    if (seconds > 0) this.deadline = this.ctx.scheduler.schedule(this.lastActivity + this.keepAliveTimeout, this);
+  }
+
+  onDeadline(now: number): void {
+    this.deadline = undefined;
+    if (this.state === ConnState.Closed) return;
+    if (this.state !== ConnState.Connected) {
+      this.ctx.log.debug({ address: this.remoteAddress }, 'CONNECT timeout');
+      this.finish(false, 'server', ReasonCode.MaximumConnectTime, 'no CONNECT in time');
+      this.transport.destroy();
+      return;
+    }
+    const due = this.lastActivity + this.keepAliveTimeout;
+    if (now < due) {
+      this.deadline = this.ctx.scheduler.schedule(due, this);
+      return;
+    }
+    this.closeWith(ReasonCode.KeepAliveTimeout, true, 'keepalive timeout');
+  }
+
+  // ---- Closing -----------------------------------------------------------------------------
+
+  private onDisconnect(reasonCode: number, sessionExpiry: number | undefined): void {
+    const session = this.session!;
+    if (sessionExpiry !== undefined) {
+      // [MQTT-3.14.2-2] a session expiry of 0 at CONNECT cannot be raised at DISCONNECT.
+      if (session.expiryInterval === 0 && sessionExpiry !== 0 && !this.settings.forceTransient) {
+        this.abort(ReasonCode.ProtocolError, 'session expiry set at DISCONNECT after 0 at CONNECT');
+        return;
+      }
+      if (!this.settings.forceTransient) {
+        this.ctx.sessions.setExpiry(session, Math.min(sessionExpiry, this.settings.maxSessionExpiry));
+      }
+    }
+    this.transport.end();
+    // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; 0x04 asks for it.
+    this.finish(reasonCode === ReasonCode.DisconnectWithWillMessage, 'client', reasonCode, 'client disconnected');
+  }
+
+  /** Protocol violation or refusal: tell an MQTT 5 client why (DISCONNECT), then close. */
+  abort(reasonCode: number, reason: string): void {
+    this.closeWith(reasonCode, true, reason);
+  }
+
+  /** Server-initiated close of a connected client, with DISCONNECT for MQTT 5. */
+  closeWith(reasonCode: number, publishWill: boolean, reason: string): void {
+    if (this.state === ConnState.Closed) return;
+    if (this.state === ConnState.Connected && this.protocolVersion === 5) {
+      const props = this.problemInformation ? { reasonString: reason } : undefined;
+      this.send({ type: 14, reasonCode, properties: props });
+    }
+    this.transport.end();
+    this.finish(publishWill, 'server', reasonCode, reason);
+  }
+
+  private onDecodeError(err: DecodeError): void {
+    this.ctx.log.debug({ clientId: this.clientId, address: this.remoteAddress, code: err.code }, err.message);
+    if (this.state === ConnState.AwaitingConnect || this.state === ConnState.Authenticating) {
+      this.refuse(err.reasonCode, err.message, this.decoder.protocolVersion);
+      return;
+    }
+    this.closeWith(err.reasonCode, true, err.message);
+  }
+
+  /**
+   * Refuses a CONNECT: CONNACK with the reason (mapped for 3.1.1; an unknown protocol version
+   * always gets the 3.1.1 form), then close.
+   */
+  refuse(reasonCode: number, reason: string, version: ProtocolVersion): void {
+    if (this.state === ConnState.Closed) return;
+    if (this.state !== ConnState.Connected) {
+      this.protocolVersion = version;
+      this.sendConnackRefusal(reasonCode, reason);
+      this.ctx.events.emit({
+        type: 'client.refused',
+        tenantId: this.tenant?.id,
+        clientId: this.clientId || undefined,
+        address: this.remoteAddress,
+        reasonCode,
+        reason,
+      });
+    }
+    this.transport.end();
+    this.finish(false, 'server', reasonCode, reason);
+  }
+
+  private sendConnackRefusal(reasonCode: number, reason: string): void {
+    if (this.protocolVersion === 5) {
+      const properties = this.problemInformation ? { reasonString: reason } : undefined;
+      this.send({ type: 2, sessionPresent: false, reasonCode, properties });
+      return;
+    }
+    // 3.1/3.1.1 have no return code for a malformed packet or a protocol error: just close.
+    if (reasonCode === ReasonCode.MalformedPacket || reasonCode === ReasonCode.ProtocolError || reasonCode === ReasonCode.PacketTooLarge) {
+      return;
+    }
+    this.send({ type: 2, sessionPresent: false, reasonCode: connackReturnCode(reasonCode) });
+  }
+
+  /** Tears the connection down once; hands the session back to the session manager. */
+  finish(publishWill: boolean, by: 'client' | 'server' | 'network', reasonCode: number, reason: string): void {
+    if (this.state === ConnState.Closed) return;
+    const wasConnected = this.state === ConnState.Connected;
+    this.state = ConnState.Closed;
+    this.held = undefined;
+    this.decoder.halt();
+    this.ctx.scheduler.cancel(this.deadline);
+    this.deadline = undefined;
+    this.ctx.connections.delete(this);
+    const tenant = this.tenant;
+    const session = this.session;
+    if (wasConnected && tenant && session) {
+      tenant.usage.connections--;
+      if (session.link === this) this.ctx.sessions.closed(session, publishWill);
+      this.ctx.events.emit({
+        type: 'client.disconnected',
+        tenantId: tenant.id,
+        clientId: this.clientId,
+        address: this.remoteAddress,
+        reasonCode,
+        by,
+        reason,
+      });
+      this.ctx.log.debug({ tenantId: tenant.id, clientId: this.clientId, reason: reasonName(reasonCode), by }, reason);
+      this.ctx.tenants.release(tenant);
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * What a connection needs from the broker, gathered in one object built by broker.ts.
+ */
+import type { Logger } from 'pino';
+import type { EventBus } from '../plugins/event-bus';
+import type { AuthService } from '../auth/auth-service';
+import type { RetainStore } from '../retain/retain-store';
+import type { Dispatcher } from '../routing/dispatcher';
+import type { SessionManager } from '../session/session-manager';
+import type { TenantRegistry } from '../tenant/tenant-registry';
+import type { Clock } from '../util/clock';
+import type { DeadlineScheduler } from '../util/deadline-scheduler';
+import type { ConnectionRegistry } from './connection-registry';
+
+export interface ConnectionContext {
+  readonly clock: Clock;
+  readonly scheduler: DeadlineScheduler;
+  readonly log: Logger;
+  readonly events: EventBus;
+  readonly auth: AuthService;
+  readonly tenants: TenantRegistry;
+  readonly sessions: SessionManager;
+  readonly dispatcher: Dispatcher;
+  readonly retained: RetainStore;
+  readonly connections: ConnectionRegistry;
+}

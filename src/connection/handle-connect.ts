@@ -1,0 +1,202 @@
+/**
+ * CONNECT: client identifier rules, authentication, the tenant's settings, will and keepalive
+ * checks, opening or resuming the session, and the CONNACK (MQTT 5 sections 3.1 and 3.2).
+ */
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { ConnectPacket, Properties } from '../codec/packets';
+import { ReasonCode } from '../codec/reason-codes';
+import type { AuthResult } from '../plugins/types';
+import { messagePropertiesOf } from '../routing/message';
+import { NEVER_EXPIRES } from '../session/session-manager';
+import type { WillMessage } from '../session/will';
+import type { TenantSettings } from '../tenant/settings';
+import { topicLimitsOf, validateTopicName } from '../topic/validate';
+import { ConnState, type Connection } from './connection';
+import { InboundAliases, OutboundAliases } from './topic-aliases';
+
+export function handleConnect(conn: Connection, p: ConnectPacket): void {
+  conn.protocolVersion = p.protocolVersion;
+  conn.state = ConnState.Authenticating;
+  if (p.protocolVersion === 5 && p.properties?.requestProblemInformation === 0) conn.problemInformation = false;
+
+  let clientId = p.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-6] MQTT 5 may assign one; [MQTT-3.1.3-7] 3.1.1 only with a clean session.
+    if (p.protocolVersion === 5 || (p.protocolVersion === 4 && p.cleanStart)) {
+      clientId = `rtk-${randomBytes(9).toString('base64url')}`;
+      assigned = p.protocolVersion === 5;
+    } else {
+      conn.refuse(ReasonCode.ClientIdentifierNotValid, 'empty client identifier', p.protocolVersion);
+      return;
+    }
+  }
+  conn.clientId = clientId;
+
+  conn.block();
+  const props = p.properties;
+  conn.ctx.auth
+    .authenticate({
+      conn: conn.transport.info,
+      protocolVersion: p.protocolVersion,
+      clientId,
+      username: p.username,
+      password: p.password,
+      authMethod: props?.authenticationMethod,
+      authData: props?.authenticationData,
+    })
+    .then(
+      (result) => onAuthenticated(conn, p, clientId, assigned, result),
+      (err: unknown) => {
+        conn.ctx.log.error({ err }, 'authentication failed');
+        conn.refuse(ReasonCode.ServerUnavailable, 'authentication failed', p.protocolVersion);
+      },
+    );
+}
+
+function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: AuthResult): void {
+  if (conn.state !== ConnState.Authenticating) return; // closed meanwhile
+  if (result.ok === false) {
+    conn.refuse(result.reasonCode, result.reasonString ?? 'not authorized', p.protocolVersion);
+    return;
+  }
+  if (result.ok === 'continue') {
+    // Multi-step enhanced authentication is handled by providers that support it.
+    conn.refuse(ReasonCode.BadAuthenticationMethod, 'authentication method not supported', p.protocolVersion);
+    return;
+  }
+  const ctx = conn.ctx;
+  const tenant = ctx.tenants.get(result.tenantId);
+  const settings = tenant.settings;
+  conn.tenant = tenant;
+  conn.settings = settings;
+  conn.identity = {
+    tenantId: result.tenantId,
+    userId: result.userId,
+    clientId,
+    username: p.username,
+    attrs: result.attrs ?? {},
+    conn: conn.transport.info,
+  };
+  conn.decoder.maxPacketSize = settings.maxPacketSize;
+  conn.topicLimits = topicLimitsOf(settings);
+
+  const refusal = checkAgainstSettings(p, settings);
+  if (refusal) {
+    conn.refuse(refusal[0], refusal[1], p.protocolVersion);
+    return;
+  }
+
+  const v5 = p.protocolVersion === 5;
+  const props = p.properties;
+  // Session expiry: MQTT 5 asks for one; a 3.1.1 persistent session lasts as long as the tenant allows.
+  const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : p.cleanStart ? 0 : NEVER_EXPIRES;
+  const expiry = settings.forceTransient ? 0 : Math.min(requestedExpiry, settings.maxSessionExpiry);
+  const cleanStart = p.cleanStart || settings.forceTransient;
+  const keepAlive = clampKeepAlive(p.keepAlive, settings);
+
+  const { session, present } = ctx.sessions.open(tenant, clientId, cleanStart);
+  ctx.sessions.setExpiry(session, expiry);
+  session.will = p.will ? willOf(p) : undefined;
+  conn.session = session;
+
+  if (v5) {
+    conn.sendWindow = props?.receiveMaximum ?? 65535;
+    if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
+    if (props?.topicAliasMaximum) conn.outAliases = new OutboundAliases(props.topicAliasMaximum);
+    if (settings.topicAliasMaximum > 0) conn.inAliases = new InboundAliases(settings.topicAliasMaximum);
+  } else {
+    conn.sendWindow = settings.maxInflightOut;
+  }
+
+  conn.state = ConnState.Connected;
+  tenant.usage.connections++;
+  tenant.usage.connects++;
+  conn.send({
+    type: 2,
+    sessionPresent: present,
+    reasonCode: 0,
+    properties: v5 ? connackProperties(p, settings, expiry, keepAlive, assigned ? clientId : undefined) : undefined,
+  });
+  conn.startKeepAlive(keepAlive);
+  ctx.sessions.started(session, present);
+  session.attach(conn);
+  ctx.events.emit({
+    type: 'client.connected',
+    tenantId: tenant.id,
+    clientId,
+    userId: result.userId,
+    address: conn.remoteAddress,
+    protocolVersion: p.protocolVersion,
+    cleanStart: p.cleanStart,
+    sessionPresent: present,
+    keepAlive,
+    listener: conn.transport.info.listener,
+  });
+  conn.unblock();
+}
+
+/** A reason to refuse the CONNECT under this tenant's settings, or undefined. */
+function checkAgainstSettings(p: ConnectPacket, s: TenantSettings): [number, string] | undefined {
+  const v = p.protocolVersion;
+  if ((v === 3 && !s.mqtt3Enabled) || (v === 4 && !s.mqtt4Enabled) || (v === 5 && !s.mqtt5Enabled)) {
+    return [ReasonCode.UnsupportedProtocolVersion, `MQTT protocol level ${v} is not enabled`];
+  }
+  const will = p.will;
+  if (!will) return undefined;
+  if (validateTopicName(will.topic, topicLimitsOf(s)) !== 0) {
+    return [ReasonCode.TopicNameInvalid, 'invalid will topic'];
+  }
+  if (will.topic.startsWith('$')) return [ReasonCode.TopicNameInvalid, 'will topic may not start with $'];
+  if (will.qos > s.maxQoS) return [ReasonCode.QoSNotSupported, `will QoS above the maximum ${s.maxQoS}`];
+  if (will.retain && !s.retainEnabled) return [ReasonCode.RetainNotSupported, 'retain is not available'];
+  if (will.payload.length > s.maxWillPayload) return [ReasonCode.PacketTooLarge, 'will payload too large'];
+  if (s.payloadFormatValidation && will.properties?.payloadFormatIndicator === 1 && !isUtf8(will.payload)) {
+    return [ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'];
+  }
+  return undefined;
+}
+
+function clampKeepAlive(requested: number, s: TenantSettings): number {
+  let k = requested;
+  if (k < s.minKeepAlive) k = s.minKeepAlive;
+  if (k > s.maxKeepAlive) k = s.maxKeepAlive;
+  return k;
+}
+
+function willOf(p: ConnectPacket): WillMessage {
+  const w = p.will!;
+  return {
+    topic: w.topic,
+    // The will outlives this read: copy it out of the socket chunk.
+    payload: Buffer.from(w.payload),
+    qos: w.qos,
+    retain: w.retain,
+    properties: messagePropertiesOf(w.properties),
+    expiryInterval: w.properties?.messageExpiryInterval ?? 0,
+    delay: w.properties?.willDelayInterval ?? 0,
+  };
+}
+
+function connackProperties(
+  p: ConnectPacket,
+  s: TenantSettings,
+  expiry: number,
+  keepAlive: number,
+  assignedClientId: string | undefined,
+): Properties {
+  const out: Properties = {};
+  if (expiry !== (p.properties?.sessionExpiryInterval ?? 0)) out.sessionExpiryInterval = expiry;
+  if (s.receiveMaximum < 65535) out.receiveMaximum = s.receiveMaximum;
+  if (s.maxQoS < 2) out.maximumQoS = s.maxQoS;
+  if (!s.retainEnabled) out.retainAvailable = 0;
+  out.maximumPacketSize = s.maxPacketSize;
+  if (assignedClientId !== undefined) out.assignedClientIdentifier = assignedClientId;
+  if (s.topicAliasMaximum > 0) out.topicAliasMaximum = s.topicAliasMaximum;
+  if (!s.wildcardSubscriptionEnabled) out.wildcardSubscriptionAvailable = 0;
+  if (!s.subscriptionIdentifierEnabled) out.subscriptionIdentifierAvailable = 0;
+  if (!s.sharedSubscriptionEnabled) out.sharedSubscriptionAvailable = 0;
+  if (keepAlive !== p.keepAlive) out.serverKeepAlive = keepAlive;
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * PUBLISH from a client (QoS 0/1/2, topic aliases, Receive Maximum, retain, expiry) and PUBREL.
+ * QoS 2 uses method A of the specification (section 4.3.3): the message is routed on PUBLISH and
+ * its packet id remembered until PUBREL, so a resent PUBLISH is not delivered twice.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { PublishPacket, PubrelPacket } from '../codec/packets';
+import { ReasonCode } from '../codec/reason-codes';
+import { Message, messagePropertiesOf } from '../routing/message';
+import { validateTopicName } from '../topic/validate';
+import type { Connection } from './connection';
+
+export function handlePublish(conn: Connection, p: PublishPacket): void {
+  const s = conn.settings;
+  const v5 = conn.protocolVersion === 5;
+  const qos = p.qos;
+  if (qos > s.maxQoS) {
+    // [MQTT-3.3.1-4] a QoS above Maximum QoS is a protocol violation.
+    conn.abort(ReasonCode.QoSNotSupported, `QoS ${qos} above the maximum ${s.maxQoS}`);
+    return;
+  }
+  if (p.retain && !s.retainEnabled) {
+    conn.abort(ReasonCode.RetainNotSupported, 'retain is not available');
+    return;
+  }
+  let topic = p.topic;
+  const alias = v5 ? (p.properties?.topicAlias ?? 0) : 0;
+  if (alias !== 0 || topic.length === 0) {
+    const resolved = conn.inAliases ? conn.inAliases.resolve(topic, alias) : alias === 0 ? ReasonCode.ProtocolError : ReasonCode.TopicAliasInvalid;
+    if (typeof resolved === 'number') {
+      conn.abort(resolved, resolved === ReasonCode.TopicAliasInvalid ? 'topic alias out of range' : 'unknown topic alias');
+      return;
+    }
+    topic = resolved;
+  }
+  if (validateTopicName(topic, conn.topicLimits) !== 0) {
+    conn.abort(ReasonCode.TopicNameInvalid, 'invalid topic name');
+    return;
+  }
+  const session = conn.session!;
+  if (qos > 0) {
+    // [MQTT-3.3.4-7..9] more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum.
+    if (v5 && conn.pendingAcks + session.incomingQoS2.size >= s.receiveMaximum) {
+      conn.abort(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
+      return;
+    }
+    if (qos === 2 && session.incomingQoS2.has(p.packetId!)) {
+      // A resend of a QoS 2 PUBLISH not yet released: acknowledge again, do not deliver again.
+      conn.send({ type: 5, packetId: p.packetId! });
+      return;
+    }
+  }
+  if (v5 && s.payloadFormatValidation && p.properties?.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
+    refuse(conn, p, ReasonCode.PayloadFormatInvalid);
+    return;
+  }
+  if (topic.charCodeAt(0) === 0x24 /* $ */) {
+    // '$' topics are the broker's own ($SYS); clients may not publish to them.
+    refuse(conn, p, ReasonCode.NotAuthorized);
+    return;
+  }
+  const tenant = conn.tenant!;
+  tenant.usage.bytesIn += p.payload.length + topic.length;
+  const props = p.properties;
+  const expiry = v5 ? props?.messageExpiryInterval : undefined;
+  const msg = new Message(
+    topic,
+    p.payload,
+    qos,
+    p.retain,
+    v5 ? messagePropertiesOf(props) : undefined,
+    expiry !== undefined && expiry > 0 ? conn.ctx.clock.now() + expiry * 1000 : 0,
+    conn.clientId,
+  );
+  const result = conn.ctx.dispatcher.publish(tenant, msg);
+  if (qos === 0) {
+    result.durable?.catch(() => undefined);
+    return;
+  }
+  const reasonCode = v5 && result.matched === 0 ? ReasonCode.NoMatchingSubscribers : 0;
+  if (qos === 1) {
+    conn.sendAfter(result.durable, { type: 4, packetId: p.packetId!, reasonCode });
+    return;
+  }
+  session.incomingQoS2.add(p.packetId!);
+  const stored = session.host.persistence && session.persistent ? session.host.persistence.sessionChanged(session) : undefined;
+  conn.sendAfter(both(result.durable, stored), { type: 5, packetId: p.packetId!, reasonCode });
+}
+
+/** PUBREL: release the QoS 2 packet id and answer PUBCOMP (0x92 when the id is unknown). */
+export function handlePubrel(conn: Connection, p: PubrelPacket): void {
+  const session = conn.session!;
+  const known = session.incomingQoS2.delete(p.packetId);
+  if (known && session.persistent) session.host.persistence?.sessionChanged(session);
+  conn.sendAfter(undefined, {
+    type: 7,
+    packetId: p.packetId,
+    reasonCode: known || conn.protocolVersion !== 5 ? 0 : ReasonCode.PacketIdentifierNotFound,
+  });
+}
+
+/** A refused PUBLISH: MQTT 5 gets the reason in PUBACK/PUBREC; 3.1.1 drops it silently [MQTT-3.3.5-2]. */
+export function refuse(conn: Connection, p: PublishPacket, reasonCode: number): void {
+  if (p.qos === 0) return;
+  const v5 = conn.protocolVersion === 5;
+  conn.sendAfter(undefined, { type: p.qos === 1 ? 4 : 5, packetId: p.packetId!, reasonCode: v5 ? reasonCode : 0 });
+}
+
+function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return Promise.all([a, b]).then(() => undefined);
+}

@@ -1,0 +1,31 @@
+/**
+ * MQTT 5 reason codes are the broker's internal language; this is the one place that maps them to
+ * what MQTT 3.1 / 3.1.1 can say (mosquitto read_handle.c and EMQX emqx_reason_codes do the same).
+ */
+import { ConnackReturnCode, ReasonCode } from '../codec/reason-codes';
+
+/** CONNACK return code for 3.1/3.1.1 from an MQTT 5 CONNACK reason code. */
+export function connackReturnCode(reason: number): number {
+  switch (reason) {
+    case ReasonCode.Success:
+      return ConnackReturnCode.Accepted;
+    case ReasonCode.UnsupportedProtocolVersion:
+      return ConnackReturnCode.UnacceptableProtocolVersion;
+    case ReasonCode.ClientIdentifierNotValid:
+      return ConnackReturnCode.IdentifierRejected;
+    case ReasonCode.BadUserNameOrPassword:
+    case ReasonCode.BadAuthenticationMethod:
+      return ConnackReturnCode.BadUserNameOrPassword;
+    case ReasonCode.NotAuthorized:
+    case ReasonCode.Banned:
+      return ConnackReturnCode.NotAuthorized;
+    default:
+      // Server unavailable, busy, quota exceeded, rate exceeded, use another server, ...
+      return ConnackReturnCode.ServerUnavailable;
+  }
+}
+
+/** SUBACK return code for 3.1/3.1.1: granted QoS 0-2 pass, every failure is 0x80. */
+export function subackReturnCode(reason: number): number {
+  return reason < 0x80 ? reason : 0x80;
+}

@@ -1,0 +1,8 @@
+/** Structured logs (pino) to standard output. */
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { name: 'ratatosk' }, timestamp: pino.stdTimeFunctions.isoTime });
+}

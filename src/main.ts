@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The `ratatosk` command: arguments, signals and exit codes. No protocol work happens here.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Broker } from './broker';
+import { HELP, parseCli, UsageError, type StartArgs } from './cli/args';
+import { loadConfig } from './config/load';
+import { RatatoskError } from './errors';
+import { createLogger } from './log';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function start(args: StartArgs): Promise<void> {
+  const config = loadConfig({
+    file: args.config ?? process.env.RATATOSK_CONFIG,
+    env: process.env,
+    overrides: {
+      host: args.host,
+      mqttPort: args.mqttPort,
+      wsPort: args.wsPort,
+      dataDir: args.dataDir,
+      storage: args.storage as never,
+      log: args.logLevel ? { level: args.logLevel as never } : undefined,
+    },
+  });
+  const log = createLogger(config.log.level);
+  const broker = await Broker.start({ config, logger: log });
+  log.info({ version: version() }, 'Ratatosk started');
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, (config.shutdownTimeout + 5) * 1000);
+    timer.unref();
+    broker.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const cmd = parseCli(process.argv.slice(2));
+  switch (cmd.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case 'start':
+      await start(cmd);
+      return;
+    case 'passthrough':
+      throw new UsageError(`unknown command '${cmd.name}' (see ratatosk --help)`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof UsageError || (err instanceof RatatoskError && err.code.startsWith('RTK_CONFIG'))) {
+    process.stderr.write(`ratatosk: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`ratatosk: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

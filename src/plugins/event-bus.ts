@@ -1,0 +1,74 @@
+/**
+ * Hands every broker event to the configured collectors. A collector that throws or rejects is
+ * logged and counted; it never reaches the code that emitted the event.
+ */
+import type { Logger } from 'pino';
+import type { BrokerEvent } from './events';
+import type { EventCollector } from './types';
+
+export type TimedEvent = BrokerEvent & { time: number };
+
+export class EventBus {
+  private collectors: EventCollector[] = [];
+  private listeners: ((e: TimedEvent) => void)[] = [];
+  /** Failures of collectors so far. */
+  failures = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  /** Whether anything listens; hot paths skip building events otherwise. */
+  get enabled(): boolean {
+    return this.collectors.length > 0 || this.listeners.length > 0;
+  }
+
+  addCollector(c: EventCollector): void {
+    this.collectors.push(c);
+  }
+
+  /** In-process listener (metrics, admin live views, tests). Returns a function that removes it. */
+  listen(fn: (e: TimedEvent) => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== fn);
+    };
+  }
+
+  emit(event: BrokerEvent): void {
+    if (!this.enabled) return;
+    const e = event as TimedEvent;
+    e.time = this.now();
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.failed(err);
+      }
+    }
+    for (const c of this.collectors) {
+      try {
+        const r = c.report(e);
+        if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch((err) => this.failed(err));
+      } catch (err) {
+        this.failed(err);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.collectors) {
+      try {
+        await c.close?.();
+      } catch (err) {
+        this.failed(err);
+      }
+    }
+  }
+
+  private failed(err: unknown): void {
+    this.failures++;
+    this.log.error({ err, code: 'RTK_PLUGIN_FAILED' }, 'event collector failed');
+  }
+}

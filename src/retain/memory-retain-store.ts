@@ -1,0 +1,71 @@
+/** Retained messages held in memory only (lost at restart): tests and `storage: memory`. */
+import type { Message } from '../routing/message';
+import { RetainedIndex } from './retained-index';
+import { retainedSize, type RetainStore, type RetainUsage } from './retain-store';
+
+interface TenantRetained {
+  index: RetainedIndex<Message>;
+  bytes: number;
+}
+
+export class MemoryRetainStore implements RetainStore {
+  protected readonly tenants = new Map<string, TenantRetained>();
+
+  set(tenantId: string, msg: Message): Promise<void> | undefined {
+    this.apply(tenantId, msg);
+    return undefined;
+  }
+
+  /** Applies a change in memory; durable stores call this and persist. */
+  protected apply(tenantId: string, msg: Message): void {
+    let t = this.tenants.get(tenantId);
+    if (msg.payload.length === 0) {
+      if (!t) return;
+      const old = t.index.delete(msg.topic);
+      if (old) t.bytes -= retainedSize(old);
+      if (t.index.size === 0) this.tenants.delete(tenantId);
+      return;
+    }
+    if (!t) {
+      t = { index: new RetainedIndex(), bytes: 0 };
+      this.tenants.set(tenantId, t);
+    }
+    msg.own();
+    const old = t.index.set(msg.topic, msg);
+    if (old) t.bytes -= retainedSize(old);
+    t.bytes += retainedSize(msg);
+  }
+
+  get(tenantId: string, topic: string, now: number): Message | undefined {
+    const msg = this.tenants.get(tenantId)?.index.get(topic);
+    return msg && !msg.isExpired(now) ? msg : undefined;
+  }
+
+  match(tenantId: string, filter: string, limit: number, now: number): Message[] {
+    const t = this.tenants.get(tenantId);
+    if (!t) return [];
+    const found = t.index.match(filter, limit);
+    return found.some((m) => m.isExpired(now)) ? found.filter((m) => !m.isExpired(now)) : found;
+  }
+
+  usage(tenantId: string): RetainUsage {
+    const t = this.tenants.get(tenantId);
+    return { topics: t?.index.size ?? 0, bytes: t?.bytes ?? 0 };
+  }
+
+  list(tenantId: string, offset: number, limit: number, now: number): Message[] {
+    const t = this.tenants.get(tenantId);
+    if (!t) return [];
+    const out: Message[] = [];
+    let skipped = 0;
+    for (const [, msg] of t.index.entries()) {
+      if (msg.isExpired(now)) continue;
+      if (skipped++ < offset) continue;
+      out.push(msg);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,141 @@
+/**
+ * Who gets a PUBLISH: local fan-out over one tenant's subscription table.
+ *
+ * Overlapping subscriptions of one session give it one delivery at the highest granted QoS carrying
+ * every matching subscription identifier (MQTT 5 section 3.3.4). Sessions are merged through scratch
+ * fields stamped with a per-publish mark, so routing allocates nothing beyond the deliveries.
+ * A shared group gives each message to one member, round robin over the members that can take it.
+ */
+import type { QoS } from '../codec/packets';
+import type { Session } from '../session/session';
+import type { Outbound } from '../session/outbound';
+import type { SessionSubscription, SharedGroup } from '../session/subscription';
+import type { Message } from './message';
+import type { SubscriptionTable } from './subscription-table';
+
+export interface RouteResult {
+  /** Sessions (or shared groups) the message went to. */
+  matched: number;
+  /** Resolves when the message is durable for every persistent session it reached; undefined if none. */
+  durable: Promise<void> | undefined;
+}
+
+export class Router {
+  private mark = 0;
+  private readonly scratch: Session[] = [];
+  private pending: Promise<void>[] = [];
+
+  route(table: SubscriptionTable, msg: Message): RouteResult {
+    const entries = table.match(msg.topic);
+    const n = entries.length;
+    if (n === 0) return { matched: 0, durable: undefined };
+    if (n === 1) {
+      const entry = entries[0]!;
+      const p = entry.kind === 'group' ? this.toGroup(entry, msg, undefined) : this.toOne(entry, msg);
+      return { matched: p === null ? 0 : 1, durable: p ?? undefined };
+    }
+    const mark = ++this.mark;
+    const scratch = this.scratch;
+    let matched = 0;
+    for (let i = 0; i < n; i++) {
+      const entry = entries[i]!;
+      if (entry.kind === 'group') {
+        const p = this.toGroup(entry, msg, undefined);
+        if (p !== null) matched++;
+        if (p) this.pending.push(p);
+        continue;
+      }
+      const s = entry.session;
+      if (entry.noLocal && s.clientId === msg.origin) continue;
+      const qos = (entry.qos < msg.qos ? entry.qos : msg.qos) as QoS;
+      const retain = entry.retainAsPublished && msg.retain;
+      const subId = entry.subscriptionId;
+      if (s.routeMark !== mark) {
+        s.routeMark = mark;
+        s.routeQoS = qos;
+        s.routeRetain = retain;
+        s.routeSubIds = subId !== undefined ? [subId] : undefined;
+        scratch.push(s);
+      } else {
+        if (qos > s.routeQoS) s.routeQoS = qos;
+        if (retain) s.routeRetain = true;
+        if (subId !== undefined) (s.routeSubIds ??= []).push(subId);
+      }
+    }
+    for (let i = 0; i < scratch.length; i++) {
+      const s = scratch[i]!;
+      const p = s.deliver(msg, s.routeQoS, s.routeRetain, s.routeSubIds, undefined);
+      if (p) this.pending.push(p);
+    }
+    matched += scratch.length;
+    scratch.length = 0;
+    return { matched, durable: this.collect() };
+  }
+
+  /** Gives a message another member of its group after its member left (or back to it if it is the only one). */
+  redispatch(group: SharedGroup, out: Outbound, leaving: Session): void {
+    const p = this.toGroup(group, out.msg, leaving);
+    if (p === null) {
+      const own = group.members.find((m) => m.session === leaving);
+      if (own) own.session.deliver(out.msg, out.qos, out.retain, out.subIds, group);
+    }
+  }
+
+  /** One regular subscription: null when No Local skips it. */
+  private toOne(sub: SessionSubscription, msg: Message): Promise<void> | undefined | null {
+    if (sub.noLocal && sub.session.clientId === msg.origin) return null;
+    const qos = (sub.qos < msg.qos ? sub.qos : msg.qos) as QoS;
+    const subIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
+    return sub.session.deliver(msg, qos, sub.retainAsPublished && msg.retain, subIds, undefined);
+  }
+
+  /** One member of a shared group: null when the group has no member to take it. */
+  private toGroup(group: SharedGroup, msg: Message, exclude: Session | undefined): Promise<void> | undefined | null {
+    const member = pickMember(group, msg.qos, exclude);
+    if (!member) return null;
+    const qos = (member.qos < msg.qos ? member.qos : msg.qos) as QoS;
+    const subIds = member.subscriptionId !== undefined ? [member.subscriptionId] : undefined;
+    return member.session.deliver(msg, qos, member.retainAsPublished && msg.retain, subIds, group);
+  }
+
+  private collect(): Promise<void> | undefined {
+    const pending = this.pending;
+    if (pending.length === 0) return undefined;
+    this.pending = [];
+    if (pending.length === 1) return pending[0];
+    return Promise.all(pending).then(noop);
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Round robin over members, preferring one that is connected and has room; then any connected one;
+ * then any (an offline persistent member queues the message).
+ */
+function pickMember(group: SharedGroup, qos: QoS, exclude: Session | undefined): SessionSubscription | undefined {
+  const members = group.members;
+  const n = members.length;
+  if (n === 0) return undefined;
+  const start = group.next % n;
+  let connected = -1;
+  let any = -1;
+  for (let k = 0; k < n; k++) {
+    const i = (start + k) % n;
+    const m = members[i]!;
+    const s = m.session;
+    if (s === exclude || s.ended) continue;
+    if (any < 0) any = i;
+    const link = s.link;
+    if (!link) continue;
+    if (connected < 0) connected = i;
+    if (link.writable && s.queue.length === 0 && (qos === 0 || s.inflight.size < link.sendWindow)) {
+      group.next = i + 1;
+      return m;
+    }
+  }
+  const chosen = connected >= 0 ? connected : any;
+  if (chosen < 0) return undefined;
+  group.next = chosen + 1;
+  return members[chosen];
+}

@@ -1,0 +1,209 @@
+/**
+ * The life of sessions: open (new, resumed or taken over), connection closed (will, expiry timer),
+ * expiry, and end. Wills are published through the dispatcher like any message.
+ */
+import type { QoS } from '../codec/packets';
+import type { BrokerEvent } from '../plugins/events';
+import type { Dispatcher } from '../routing/dispatcher';
+import { Message } from '../routing/message';
+import type { Tenant } from '../tenant/tenant';
+import type { DeadlineScheduler } from '../util/deadline-scheduler';
+import type { SessionLink } from './outbound';
+import { Session } from './session';
+import type { SessionSubscription } from './subscription';
+import type { WillMessage } from './will';
+
+/** Session Expiry Interval that means "never expires". */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/** A live connection as the session manager sees it: something that can be taken over. */
+export interface SessionOwner extends SessionLink {
+  /** Closes this connection because another one took its session (DISCONNECT 0x8E). */
+  takeOver(): void;
+}
+
+export interface SessionEvents {
+  emit(event: BrokerEvent): void;
+}
+
+export type SessionEndReason = 'clean' | 'expired' | 'taken-over' | 'kicked' | 'clean-start';
+
+export class SessionManager {
+  constructor(
+    private readonly scheduler: DeadlineScheduler,
+    private readonly dispatcher: Dispatcher,
+    private readonly events: SessionEvents,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Opens the session of `clientId` for a new connection: takes over a live connection, then
+   * resumes the existing session (cleanStart false) or starts a new one.
+   */
+  open(tenant: Tenant, clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
+    let existing = tenant.sessions.get(clientId);
+    const owner = existing?.link as SessionOwner | undefined;
+    if (owner) {
+      owner.takeOver();
+      existing = tenant.sessions.get(clientId);
+    }
+    if (existing && !existing.ended) {
+      if (!cleanStart) {
+        this.cancelTimers(existing);
+        // [MQTT-3.1.3-9] a new connection before the will delay passes means no will.
+        existing.will = undefined;
+        this.events.emit({ type: 'session.started', tenantId: tenant.id, clientId, persistent: true, resumed: true });
+        return { session: existing, present: true };
+      }
+      this.end(existing, 'clean-start');
+    }
+    const session = new Session(tenant, clientId);
+    tenant.sessions.set(clientId, session);
+    tenant.usage.sessions++;
+    return { session, present: false };
+  }
+
+  /** Announces a session that the connection has configured (expiry known). */
+  started(session: Session, resumed: boolean): void {
+    const tenant = session.host as Tenant;
+    if (!resumed) {
+      if (session.persistent) tenant.usage.persistentSessions++;
+      this.events.emit({ type: 'session.started', tenantId: tenant.id, clientId: session.clientId, persistent: session.persistent, resumed });
+    }
+  }
+
+  /** Updates the expiry of a live session, keeping the persistent-session gauge right. */
+  setExpiry(session: Session, expiryInterval: number): void {
+    const tenant = session.host as Tenant;
+    const was = session.persistent;
+    session.expiryInterval = expiryInterval;
+    if (was !== session.persistent) tenant.usage.persistentSessions += session.persistent ? 1 : -1;
+  }
+
+  /**
+   * The connection of `session` has ended. `publishWill` is false after a normal DISCONNECT.
+   * A session with expiry 0 ends now; others wait for their expiry (and will delay).
+   */
+  closed(session: Session, publishWill: boolean): void {
+    if (session.ended) return;
+    const now = this.now();
+    session.detach(now);
+    const will = publishWill ? session.will : undefined;
+    if (!publishWill) session.will = undefined;
+    if (session.expiryInterval === 0) {
+      session.will = undefined;
+      if (will) this.publishWill(session, will);
+      this.end(session, 'clean');
+      return;
+    }
+    if (will) {
+      const delay = Math.min(will.delay, session.expiryInterval);
+      if (delay === 0) {
+        session.will = undefined;
+        this.publishWill(session, will);
+      } else {
+        session.willHandle = this.scheduler.schedule(now + delay * 1000, {
+          onDeadline: () => {
+            session.willHandle = undefined;
+            const w = session.will;
+            session.will = undefined;
+            if (w && !session.connected && !session.ended) this.publishWill(session, w);
+          },
+        });
+      }
+    }
+    this.scheduleExpiry(session, now);
+    session.host.persistence?.sessionChanged(session);
+  }
+
+  /** Arms the expiry of a disconnected session (also used after a restart). */
+  scheduleExpiry(session: Session, from: number): void {
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    session.expiryHandle = this.scheduler.schedule(from + session.expiryInterval * 1000, {
+      onDeadline: () => {
+        session.expiryHandle = undefined;
+        if (!session.connected && !session.ended) this.end(session, 'expired');
+      },
+    });
+  }
+
+  /** Ends a session: subscriptions leave the index, queued messages go, a pending will is published. */
+  end(session: Session, reason: SessionEndReason): void {
+    if (session.ended) return;
+    const tenant = session.host as Tenant;
+    session.ended = true;
+    this.cancelTimers(session);
+    const pendingWill = session.will;
+    session.will = undefined;
+    for (const sub of session.subscriptions.values()) this.unindex(tenant, sub);
+    session.subscriptions.clear();
+    session.clearMessages();
+    if (tenant.sessions.get(session.clientId) === session) tenant.sessions.delete(session.clientId);
+    tenant.usage.sessions--;
+    if (session.persistent) tenant.usage.persistentSessions--;
+    session.host.persistence?.sessionEnded(session);
+    this.events.emit({ type: 'session.ended', tenantId: tenant.id, clientId: session.clientId, reason });
+    // [MQTT-3.1.2-8] the will is published at the latest when the session ends.
+    // That includes a session replaced by a clean start: the new connection is a new session.
+    if (pendingWill) this.publishWill(session, pendingWill);
+  }
+
+  /** Adds or replaces a subscription; returns whether it is new. */
+  subscribe(session: Session, sub: SessionSubscription): boolean {
+    const tenant = session.host as Tenant;
+    const existing = session.subscriptions.get(sub.key);
+    if (existing) {
+      existing.qos = sub.qos;
+      existing.noLocal = sub.noLocal;
+      existing.retainAsPublished = sub.retainAsPublished;
+      existing.retainHandling = sub.retainHandling;
+      existing.subscriptionId = sub.subscriptionId;
+      // Options live on the entry the index holds; cached matches see the change.
+      return false;
+    }
+    session.subscriptions.set(sub.key, sub);
+    tenant.subscriptions.add(sub);
+    tenant.usage.subscriptions++;
+    if (sub.shareName !== undefined) tenant.usage.sharedSubscriptions++;
+    return true;
+  }
+
+  /** Removes a subscription; returns whether it existed. */
+  unsubscribe(session: Session, key: string): boolean {
+    const sub = session.subscriptions.get(key);
+    if (!sub) return false;
+    session.subscriptions.delete(key);
+    this.unindex(session.host as Tenant, sub);
+    return true;
+  }
+
+  private unindex(tenant: Tenant, sub: SessionSubscription): void {
+    tenant.subscriptions.remove(sub);
+    tenant.usage.subscriptions--;
+    if (sub.shareName !== undefined) tenant.usage.sharedSubscriptions--;
+  }
+
+  private publishWill(session: Session, will: WillMessage): void {
+    const tenant = session.host as Tenant;
+    const now = this.now();
+    const msg = new Message(
+      will.topic,
+      will.payload,
+      will.qos as QoS,
+      will.retain,
+      will.properties,
+      will.expiryInterval > 0 ? now + will.expiryInterval * 1000 : 0,
+      session.clientId,
+    );
+    this.events.emit({ type: 'will.published', tenantId: tenant.id, clientId: session.clientId, topic: will.topic });
+    const result = this.dispatcher.publish(tenant, msg);
+    result.durable?.catch(() => undefined);
+  }
+
+  private cancelTimers(session: Session): void {
+    this.scheduler.cancel(session.expiryHandle);
+    this.scheduler.cancel(session.willHandle);
+    session.expiryHandle = undefined;
+    session.willHandle = undefined;
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * A session: the state that outlives a network connection (MQTT 5 section 4.1). Subscriptions,
+ * QoS 1/2 messages in flight towards the client and queued behind them, QoS 2 packet ids received
+ * from the client and not yet released, the will, and the expiry.
+ *
+ * Delivery is synchronous on the hot path: a message for a connected client with room in its window
+ * is written straight away; otherwise it waits in a bounded queue.
+ */
+import type { QoS } from '../codec/packets';
+import type { Message } from '../routing/message';
+import type { DropReason } from '../plugins/events';
+import type { DeadlineHandle } from '../util/deadline-scheduler';
+import { Deque } from '../util/deque';
+import { OutState, type Outbound, type SessionLink } from './outbound';
+import type { SessionSubscription, SharedGroup } from './subscription';
+import type { WillMessage } from './will';
+
+/** What a session needs from the rest of the broker. */
+export interface SessionHost {
+  readonly tenantId: string;
+  now(): number;
+  /** Queue limits, read per message so that setting changes apply. */
+  inboxSize(): number;
+  dropPolicy(): 'oldest' | 'newest';
+  queueQoS0Offline(): boolean;
+  dropped(session: Session, msg: Message, qos: number, reason: DropReason): void;
+  /** Gives a message that came through a shared group to another member. */
+  redispatch(group: SharedGroup, out: Outbound, leaving: Session): void;
+  /** Durable persistence of persistent sessions; undefined when nothing is persisted. */
+  readonly persistence: SessionPersistence | undefined;
+}
+
+/**
+ * Write-behind persistence of persistent sessions (implemented by the durable stores). Promises
+ * resolve when the change is durable; the broker acknowledges a QoS 1/2 PUBLISH only after the
+ * promises of every persistent session it reached have resolved.
+ */
+export interface SessionPersistence {
+  outboundAdded(session: Session, out: Outbound): Promise<void> | undefined;
+  outboundChanged(session: Session, out: Outbound): void;
+  outboundRemoved(session: Session, out: Outbound): void;
+  /** Subscriptions, expiry, will or received QoS 2 ids changed. */
+  sessionChanged(session: Session): Promise<void> | undefined;
+  sessionEnded(session: Session): void;
+}
+
+export class Session {
+  link: SessionLink | undefined = undefined;
+  readonly subscriptions = new Map<string, SessionSubscription>();
+  /** Outgoing QoS 1/2 messages with a packet id, in the order they were sent. */
+  readonly inflight = new Map<number, Outbound>();
+  readonly queue = new Deque<Outbound>();
+  /** Packet ids of QoS 2 PUBLISHes received and not yet released by PUBREL. */
+  readonly incomingQoS2 = new Set<number>();
+  /** Seconds; 0 ends the session with its connection; 0xFFFFFFFF never expires. */
+  expiryInterval = 0;
+  will: WillMessage | undefined = undefined;
+  /** When the last connection ended (ms), 0 while connected. */
+  disconnectedAt = 0;
+  /** Expiry or will-delay deadline while disconnected. */
+  expiryHandle: DeadlineHandle | undefined = undefined;
+  willHandle: DeadlineHandle | undefined = undefined;
+  ended = false;
+  /** Sequence of the last outbound stored in the durable inbox. */
+  lastSeq = 0;
+  private nextPacketId = 1;
+
+  // Scratch space of the router while it merges overlapping subscriptions of one publish.
+  routeMark = 0;
+  routeQoS: QoS = 0;
+  routeRetain = false;
+  routeSubIds: number[] | undefined = undefined;
+
+  constructor(
+    readonly host: SessionHost,
+    readonly clientId: string,
+  ) {}
+
+  get tenantId(): string {
+    return this.host.tenantId;
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get connected(): boolean {
+    return this.link !== undefined;
+  }
+
+  /**
+   * Delivers a message at `qos` (already reduced to the subscription's maximum). Returns a promise
+   * when the message had to be stored durably first (persistent sessions), else undefined.
+   */
+  deliver(
+    msg: Message,
+    qos: QoS,
+    retain: boolean,
+    subIds: number[] | undefined,
+    group: SharedGroup | undefined,
+  ): Promise<void> | undefined {
+    if (this.ended) return undefined;
+    const link = this.link;
+    if (qos === 0) {
+      if (link !== undefined) {
+        if (this.queue.length === 0) {
+          if (link.writable) {
+            link.writePublish(msg, 0, retain, subIds, 0, false);
+          } else {
+            this.host.dropped(this, msg, 0, 'congested');
+          }
+          return undefined;
+        }
+      } else if (!this.host.queueQoS0Offline()) {
+        return undefined;
+      }
+    }
+    const out: Outbound = { msg, qos, retain, subIds, group, packetId: 0, state: OutState.Queued, seq: 0 };
+    if (qos > 0 && link !== undefined && this.queue.length === 0 && this.inflight.size < link.sendWindow && link.writable) {
+      return this.send(out, link, true);
+    }
+    return this.enqueue(out);
+  }
+
+  /** PUBACK from the client. Returns false for an unknown packet id. */
+  acknowledge(packetId: number): boolean {
+    const out = this.inflight.get(packetId);
+    if (!out || out.qos !== 1) return false;
+    this.complete(out);
+    return true;
+  }
+
+  /** PUBREC from the client: answer PUBREL, or forget the message when the client refused it. */
+  received(packetId: number, refused: boolean): boolean {
+    const out = this.inflight.get(packetId);
+    if (!out || out.qos !== 2) return false;
+    if (refused) {
+      this.complete(out);
+      return true;
+    }
+    if (out.state === OutState.Published) {
+      out.state = OutState.Released;
+      if (out.seq !== 0) this.host.persistence?.outboundChanged(this, out);
+    }
+    this.link?.writePubrel(packetId);
+    return true;
+  }
+
+  /** PUBCOMP from the client. */
+  completed(packetId: number): boolean {
+    const out = this.inflight.get(packetId);
+    if (!out || out.qos !== 2 || out.state !== OutState.Released) return false;
+    this.complete(out);
+    return true;
+  }
+
+  /** Attaches a connection and resends what was in flight (DUP set), then drains the queue. */
+  attach(link: SessionLink): void {
+    this.link = link;
+    this.disconnectedAt = 0;
+    for (const out of this.inflight.values()) {
+      if (out.state === OutState.Released) link.writePubrel(out.packetId);
+      else if (!link.writePublish(out.msg, out.qos, out.retain, out.subIds, out.packetId, true)) this.complete(out, false);
+    }
+    this.drain();
+  }
+
+  /** Detaches the connection. Messages of shared groups go to other members of their group. */
+  detach(now: number): void {
+    this.link = undefined;
+    this.disconnectedAt = now;
+    this.releaseShared();
+  }
+
+  /** Sends queued messages while the window and the socket allow. */
+  drain(): void {
+    const link = this.link;
+    if (!link) return;
+    const now = this.host.now();
+    while (this.queue.length > 0) {
+      const out = this.queue.peek()!;
+      if (out.msg.isExpired(now)) {
+        this.queue.shift();
+        this.dropStored(out, 'expired');
+        continue;
+      }
+      if (!link.writable) break;
+      if (out.qos === 0) {
+        this.queue.shift();
+        link.writePublish(out.msg, 0, out.retain, out.subIds, 0, false);
+        if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
+        continue;
+      }
+      if (this.inflight.size >= link.sendWindow) break;
+      this.queue.shift();
+      this.send(out, link, false);
+    }
+  }
+
+  /** Number of queued plus in-flight messages. */
+  get pendingCount(): number {
+    return this.queue.length + this.inflight.size;
+  }
+
+  /** Drops everything queued and in flight (session ended or clean start). */
+  clearMessages(): void {
+    this.queue.clear();
+    this.inflight.clear();
+    this.incomingQoS2.clear();
+  }
+
+  /** Gives queued and in-flight messages of shared groups to other members (QoS 2 already released stays). */
+  private releaseShared(): void {
+    let moved: Outbound[] | undefined;
+    for (const out of this.inflight.values()) {
+      if (out.group && out.state === OutState.Published) (moved ??= []).push(out);
+    }
+    if (moved) for (const out of moved) this.complete(out, false);
+    if (this.queue.length > 0) {
+      this.queue.removeWhere((out) => {
+        if (!out.group) return false;
+        (moved ??= []).push(out);
+        if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
+        return true;
+      });
+    }
+    if (moved) for (const out of moved) this.host.redispatch(out.group!, out, this);
+  }
+
+  private send(out: Outbound, link: SessionLink, fresh: boolean): Promise<void> | undefined {
+    const packetId = this.allocatePacketId();
+    out.packetId = packetId;
+    out.state = OutState.Published;
+    this.inflight.set(packetId, out);
+    let stored: Promise<void> | undefined;
+    if (fresh) stored = this.store(out);
+    else if (out.seq !== 0) this.host.persistence?.outboundChanged(this, out);
+    if (!link.writePublish(out.msg, out.qos, out.retain, out.subIds, packetId, false)) {
+      this.complete(out, false);
+      this.host.dropped(this, out.msg, out.qos, 'packet-too-large');
+    }
+    return stored;
+  }
+
+  private enqueue(out: Outbound): Promise<void> | undefined {
+    if (this.queue.length >= this.host.inboxSize()) {
+      if (this.host.dropPolicy() === 'newest') {
+        this.host.dropped(this, out.msg, out.qos, 'queue-full');
+        return undefined;
+      }
+      const oldest = this.queue.shift()!;
+      this.dropStored(oldest, 'queue-full');
+    }
+    out.msg.own();
+    this.queue.push(out);
+    return this.store(out);
+  }
+
+  private store(out: Outbound): Promise<void> | undefined {
+    const persistence = this.host.persistence;
+    if (persistence === undefined || this.expiryInterval === 0) return undefined;
+    out.msg.own();
+    out.seq = ++this.lastSeq;
+    return persistence.outboundAdded(this, out);
+  }
+
+  private dropStored(out: Outbound, reason: DropReason): void {
+    if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
+    this.host.dropped(this, out.msg, out.qos, reason);
+  }
+
+  private complete(out: Outbound, drain = true): void {
+    this.inflight.delete(out.packetId);
+    if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
+    if (drain && this.queue.length > 0) this.drain();
+  }
+
+  private allocatePacketId(): number {
+    // Ids in use are at most the window (<= 65535), so this finds a free one.
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What the connection layer sees of a network connection, whatever carries it (TCP, TLS, WS, WSS).
+ * Writes are batched: every write made during one turn of the event loop reaches the socket as one
+ * write when the turn ends (see socket-writer.ts).
+ */
+import type { ConnectionInfo } from '../plugins/types';
+
+export interface TransportHandler {
+  onData(chunk: Buffer): void;
+  /** The peer or the network closed the connection, or it failed; called once. */
+  onClose(error: Error | undefined): void;
+  /** The outgoing buffer has gone below its high-water mark after being above it. */
+  onDrain(): void;
+}
+
+export interface Transport {
+  readonly info: ConnectionInfo;
+  bind(handler: TransportHandler): void;
+  /** Queues bytes for the end of this event-loop turn. Ignored once closed. */
+  write(data: Buffer): void;
+  /** Bytes queued in Ratatosk and in the socket, not yet handed to the kernel. */
+  readonly pendingBytes: number;
+  /** Whether more can be written without going over the high-water mark. */
+  readonly writable: boolean;
+  /** Stop / restart reading (TCP backpressure towards the peer). */
+  pause(): void;
+  resume(): void;
+  /** Flushes what is queued, then closes. */
+  end(): void;
+  /** Closes at once, dropping what is queued. */
+  destroy(): void;
+  readonly closed: boolean;
+}
