@@ -14,6 +14,10 @@ import { createLogger, type Logger } from './log';
 import { EventBus } from './plugins/event-bus';
 import type { AuthProvider, EventCollector, PluginContext } from './plugins/types';
 import { MemoryRetainStore } from './retain/memory-retain-store';
+import { LmdbRetainStore } from './retain/lmdb-retain-store';
+import { openLmdb, type LmdbEnv } from './storage/lmdb-env';
+import { LmdbSessionStore } from './storage/lmdb-session-store';
+import type { SessionStore } from './session/session-store';
 import type { RetainStore } from './retain/retain-store';
 import { Dispatcher } from './routing/dispatcher';
 import type { Message } from './routing/message';
@@ -47,6 +51,9 @@ export class Broker {
   readonly sessions: SessionManager;
   readonly connections = new ConnectionRegistry();
   readonly listeners: Listener[] = [];
+  private readonly lmdb: LmdbEnv | undefined;
+  private readonly sessionStore: SessionStore | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private auth!: AuthService;
   private context!: ConnectionContext;
   private stopping: Promise<void> | undefined;
@@ -59,7 +66,14 @@ export class Broker {
     this.events = new EventBus(this.log, now);
     for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
     this.settings = new SettingsSource(config.tenants);
-    this.retained = new MemoryRetainStore();
+    if (config.storage === 'lmdb') {
+      this.lmdb = openLmdb(config.dataDir, config.durability);
+      const onError = (err: unknown): void => this.log.error({ err, code: 'RTK_STORE_WRITE' }, 'store write failed');
+      this.retained = new LmdbRetainStore(this.lmdb, onError);
+      this.sessionStore = new LmdbSessionStore(this.lmdb, onError);
+    } else {
+      this.retained = new MemoryRetainStore();
+    }
     this.dispatcher = new Dispatcher(this.retained, {
       retainChanged: (tenantId, topic, deleted) => this.events.emit({ type: 'retain.changed', tenantId, topic, deleted }),
     });
@@ -72,7 +86,7 @@ export class Broker {
         }
       },
       redispatch: (group, out, leaving) => this.dispatcher.router.redispatch(group, out, leaving),
-      persistence: undefined,
+      persistence: this.sessionStore,
     });
     this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now);
   }
@@ -99,6 +113,9 @@ export class Broker {
       retained: this.retained,
       connections: this.connections,
     };
+    this.restoreSessions();
+    this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
+    this.sweepTimer.unref();
     for (const lc of listenerConfigs(this.config)) {
       const name = lc.name ?? `${lc.type}:${lc.port}`;
       const accept = (t: Transport): void => this.accept(t);
@@ -114,6 +131,25 @@ export class Broker {
       await listener.start();
       this.listeners.push(listener);
       this.log.info({ listener: name, host: listener.host, port: listener.port }, 'listening');
+    }
+  }
+
+  /** Sessions stored by an earlier run come back before any client can connect. */
+  private restoreSessions(): void {
+    if (!this.sessionStore) return;
+    const started = Date.now();
+    const loaded = this.sessionStore.load();
+    let restored = 0;
+    let messages = 0;
+    for (const l of loaded) {
+      const s = this.sessions.restore(this.tenants.get(l.session.tenantId), l);
+      if (s) {
+        restored++;
+        messages += s.pendingCount;
+      }
+    }
+    if (loaded.length > 0) {
+      this.log.info({ sessions: restored, expired: loaded.length - restored, messages, ms: Date.now() - started }, 'sessions restored');
     }
   }
 
@@ -157,8 +193,11 @@ export class Broker {
       c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
     }
     this.scheduler.close();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.auth?.close();
+    await this.sessionStore?.close();
     await this.retained.close();
+    await this.lmdb?.close();
     await this.events.close();
     this.log.info('stopped');
   }

@@ -35,6 +35,7 @@ export const ErrorCodes = {
   // Storage (src/storage).
   RTK_STORE_OPEN: 'the data directory cannot be opened',
   RTK_STORE_VERSION: 'the data directory was written by an incompatible version',
+  RTK_STORE_WRITE: 'a write to the store failed (disk full, I/O error)',
 
   // Plugins (src/plugins).
   RTK_PLUGIN_LOAD: 'a plugin module cannot be loaded or does not export a factory',

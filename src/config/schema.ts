@@ -50,7 +50,7 @@ export const configSchema = z
     listeners: z.array(listenerSchema).optional(),
     dataDir: z.string().min(1).default('./data'),
     /** `lmdb`: durable embedded store in dataDir; `memory`: nothing survives a restart. */
-    storage: z.enum(['lmdb', 'memory']).default('memory'),
+    storage: z.enum(['lmdb', 'memory']).default('lmdb'),
     /** `sync`: acknowledge after fsync; `relaxed`: after the write, fsync in the background. */
     durability: z.enum(['sync', 'relaxed']).default('sync'),
     log: z

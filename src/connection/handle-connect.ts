@@ -100,6 +100,9 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
   ctx.sessions.setExpiry(session, expiry);
   session.will = p.will ? willOf(p) : undefined;
   conn.session = session;
+  const persistence = session.host.persistence;
+  if (session.persistent) persistence?.sessionChanged(session);
+  else if (present) persistence?.sessionEnded(session); // resumed as transient: the stored copy goes
 
   if (v5) {
     conn.sendWindow = props?.receiveMaximum ?? 65535;

@@ -67,5 +67,24 @@ export class MemoryRetainStore implements RetainStore {
     return out;
   }
 
+  sweep(now: number): number {
+    let removed = 0;
+    for (const [tenantId, t] of [...this.tenants]) {
+      const expired: string[] = [];
+      for (const [topic, msg] of t.index.entries()) if (msg.isExpired(now)) expired.push(topic);
+      for (const topic of expired) {
+        const old = t.index.delete(topic);
+        if (old) t.bytes -= retainedSize(old);
+        this.forget(tenantId, topic);
+        removed++;
+      }
+      if (t.index.size === 0) this.tenants.delete(tenantId);
+    }
+    return removed;
+  }
+
+  /** A retained message was removed by the sweep: durable stores delete it too. */
+  protected forget(_tenantId: string, _topic: string): void {}
+
   async close(): Promise<void> {}
 }

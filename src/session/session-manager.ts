@@ -8,7 +8,10 @@ import type { Dispatcher } from '../routing/dispatcher';
 import { Message } from '../routing/message';
 import type { Tenant } from '../tenant/tenant';
 import type { DeadlineScheduler } from '../util/deadline-scheduler';
-import type { SessionLink } from './outbound';
+import { OutState, type OutStateCode, type Outbound, type SessionLink } from './outbound';
+import { messageOf } from './session-records';
+import type { LoadedSession } from './session-store';
+import { parseFilter } from '../topic/validate';
 import { Session } from './session';
 import type { SessionSubscription } from './subscription';
 import type { WillMessage } from './will';
@@ -96,24 +99,96 @@ export class SessionManager {
       this.end(session, 'clean');
       return;
     }
-    if (will) {
-      const delay = Math.min(will.delay, session.expiryInterval);
-      if (delay === 0) {
-        session.will = undefined;
-        this.publishWill(session, will);
-      } else {
-        session.willHandle = this.scheduler.schedule(now + delay * 1000, {
-          onDeadline: () => {
-            session.willHandle = undefined;
-            const w = session.will;
-            session.will = undefined;
-            if (w && !session.connected && !session.ended) this.publishWill(session, w);
-          },
-        });
-      }
-    }
+    if (will) this.scheduleWill(session, will, now);
     this.scheduleExpiry(session, now);
     session.host.persistence?.sessionChanged(session);
+  }
+
+  /** Publishes the will of a disconnected session now, or arms its delay from `from`. */
+  private scheduleWill(session: Session, will: WillMessage, from: number): void {
+    const at = from + Math.min(will.delay, session.expiryInterval) * 1000;
+    if (at <= this.now()) {
+      session.will = undefined;
+      this.publishWill(session, will);
+      return;
+    }
+    session.willHandle = this.scheduler.schedule(at, {
+      onDeadline: () => {
+        session.willHandle = undefined;
+        const w = session.will;
+        session.will = undefined;
+        if (w && !session.connected && !session.ended) {
+          this.publishWill(session, w);
+          session.host.persistence?.sessionChanged(session);
+        }
+      },
+    });
+  }
+
+  /**
+   * Brings back a stored session after a restart: subscriptions into the index, inbox into the queue
+   * and the in-flight window, timers from where they were. A session that was connected when the
+   * broker stopped counts as disconnected now (its will becomes due); one whose expiry passed while
+   * the broker was down ends (publishing a pending will).
+   */
+  restore(tenant: Tenant, stored: LoadedSession): Session | undefined {
+    const rec = stored.session;
+    const now = this.now();
+    const session = new Session(tenant, rec.clientId);
+    tenant.sessions.set(rec.clientId, session);
+    tenant.usage.sessions++;
+    session.expiryInterval = rec.expiryInterval;
+    if (session.persistent) tenant.usage.persistentSessions++;
+    session.lastSeq = rec.lastSeq;
+    for (const id of rec.incomingQoS2) session.incomingQoS2.add(id);
+    for (const s of rec.subscriptions) {
+      const parsed = parseFilter(s.key);
+      if (typeof parsed === 'number') continue;
+      this.subscribe(session, {
+        kind: 'sub',
+        session,
+        key: s.key,
+        filter: parsed.filter,
+        wildcard: parsed.wildcard,
+        group: undefined,
+        shareName: parsed.shareGroup,
+        qos: s.qos,
+        noLocal: s.noLocal,
+        retainAsPublished: s.retainAsPublished,
+        retainHandling: s.retainHandling,
+        subscriptionId: s.subscriptionId,
+      });
+    }
+    for (const r of stored.inbox) {
+      const out: Outbound = {
+        msg: messageOf(r),
+        qos: r.qos,
+        retain: r.retain,
+        subIds: r.subIds,
+        group: undefined,
+        packetId: r.packetId,
+        state: r.state as OutStateCode,
+        seq: r.seq,
+      };
+      if (out.state === OutState.Queued || out.packetId === 0 || session.inflight.has(out.packetId)) {
+        out.state = OutState.Queued;
+        session.queue.push(out);
+      } else {
+        session.inflight.set(out.packetId, out);
+      }
+    }
+    const wasConnected = rec.disconnectedAt === 0;
+    const since = wasConnected ? now : rec.disconnectedAt;
+    session.disconnectedAt = since;
+    session.will = rec.will;
+    if (session.expiryInterval !== NEVER_EXPIRES && since + session.expiryInterval * 1000 <= now) {
+      this.end(session, 'expired');
+      return undefined;
+    }
+    if (rec.will) this.scheduleWill(session, rec.will, since);
+    this.scheduleExpiry(session, since);
+    if (wasConnected) session.host.persistence?.sessionChanged(session);
+    return session;
   }
 
   /** Arms the expiry of a disconnected session (also used after a restart). */
