@@ -25,7 +25,7 @@ import { SessionManager } from './session/session-manager';
 import { SettingsSource } from './tenant/settings-source';
 import { TenantRegistry } from './tenant/tenant-registry';
 import type { Tenant } from './tenant/tenant';
-import { TcpListener, type Listener } from './transport/tcp-listener';
+import { NetworkListener, type Listener } from './transport/listener';
 import type { Transport } from './transport/transport';
 import { systemClock, type Clock } from './util/clock';
 import { DeadlineScheduler } from './util/deadline-scheduler';
@@ -118,16 +118,7 @@ export class Broker {
     this.sweepTimer.unref();
     for (const lc of listenerConfigs(this.config)) {
       const name = lc.name ?? `${lc.type}:${lc.port}`;
-      const accept = (t: Transport): void => this.accept(t);
-      let listener: Listener;
-      switch (lc.type) {
-        case 'tcp':
-          listener = new TcpListener(lc, name, accept);
-          break;
-        default:
-          this.log.warn({ listener: name }, `listener type ${lc.type} is not available in this build; skipped`);
-          continue;
-      }
+      const listener = new NetworkListener(lc, name, (t: Transport): void => this.accept(t));
       await listener.start();
       this.listeners.push(listener);
       this.log.info({ listener: name, host: listener.host, port: listener.port }, 'listening');
@@ -203,11 +194,20 @@ export class Broker {
   }
 }
 
-/** The configured listeners, or the defaults: MQTT over TCP (and WebSocket when available). */
+/**
+ * The configured listeners, or the defaults: MQTT over TCP and WebSocket, plus TLS and secure
+ * WebSocket when a certificate is configured.
+ */
 export function listenerConfigs(config: BrokerConfig): ListenerConfig[] {
   if (config.listeners) return config.listeners;
   const base = { clientCert: 'none', path: '/mqtt', proxyProtocol: 'off', trustForwardedFor: false, maxConnections: 0 } as const;
   const out: ListenerConfig[] = [{ ...base, type: 'tcp', host: config.host, port: config.mqttPort }];
   if (config.wsPort > 0) out.push({ ...base, type: 'ws', host: config.host, port: config.wsPort });
+  const tls = config.tls;
+  if (tls.cert && tls.key) {
+    const secure = { ...base, host: config.host, cert: tls.cert, key: tls.key, ca: tls.ca, clientCert: tls.clientCert };
+    if (config.tlsPort > 0) out.push({ ...secure, type: 'tls', port: config.tlsPort });
+    if (config.wssPort > 0) out.push({ ...secure, type: 'wss', port: config.wssPort });
+  }
   return out;
 }

@@ -16,13 +16,17 @@ function version(): string {
 }
 
 async function start(args: StartArgs): Promise<void> {
+  const tlsFlags = args.tlsCert || args.tlsKey || args.tlsCa ? { tlsCert: args.tlsCert, tlsKey: args.tlsKey, tlsCa: args.tlsCa } : undefined;
   const config = loadConfig({
+    tlsFlags,
     file: args.config ?? process.env.RATATOSK_CONFIG,
     env: process.env,
     overrides: {
       host: args.host,
       mqttPort: args.mqttPort,
       wsPort: args.wsPort,
+      tlsPort: args.tlsPort,
+      wssPort: args.wssPort,
       dataDir: args.dataDir,
       storage: args.storage as never,
       log: args.logLevel ? { level: args.logLevel as never } : undefined,

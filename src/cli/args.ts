@@ -15,6 +15,11 @@ Options of start (flags override the environment, which overrides the config fil
   --host <addr>          address of the default listeners (default 0.0.0.0)   [RATATOSK_HOST]
   --mqtt-port <n>        MQTT over TCP port (default 1883)                     [RATATOSK_MQTT_PORT]
   --ws-port <n>          MQTT over WebSocket port, 0 for none (default 8083)   [RATATOSK_WS_PORT]
+  --tls-port <n>         MQTT over TLS port (default 8883, on with --tls-cert)   [RATATOSK_TLS_PORT]
+  --wss-port <n>         secure WebSocket port (default 8084, on with --tls-cert) [RATATOSK_WSS_PORT]
+  --tls-cert <file>      PEM certificate (chain) of the tls and wss listeners
+  --tls-key <file>       PEM private key of that certificate
+  --tls-ca <file>        PEM CA certificates that client certificates must chain to
   --data-dir <dir>       data directory of the embedded store (default ./data) [RATATOSK_DATA_DIR]
   --storage <kind>       lmdb (durable) or memory                              [RATATOSK_STORAGE]
   --log-level <level>    trace, debug, info, warn, error, fatal or silent      [RATATOSK_LOG_LEVEL]
@@ -30,6 +35,11 @@ export interface StartArgs {
   host: string | undefined;
   mqttPort: number | undefined;
   wsPort: number | undefined;
+  tlsPort: number | undefined;
+  wssPort: number | undefined;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsCa: string | undefined;
   dataDir: string | undefined;
   storage: string | undefined;
   logLevel: string | undefined;
@@ -61,6 +71,11 @@ export function parseCli(argv: string[]): CliCommand {
         host: { type: 'string' },
         'mqtt-port': { type: 'string' },
         'ws-port': { type: 'string' },
+        'tls-port': { type: 'string' },
+        'wss-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-ca': { type: 'string' },
         'data-dir': { type: 'string' },
         storage: { type: 'string' },
         'log-level': { type: 'string' },
@@ -77,6 +92,11 @@ export function parseCli(argv: string[]): CliCommand {
     host: values.host,
     mqttPort: portOf('--mqtt-port', values['mqtt-port']),
     wsPort: portOf('--ws-port', values['ws-port']),
+    tlsPort: portOf('--tls-port', values['tls-port']),
+    wssPort: portOf('--wss-port', values['wss-port']),
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
+    tlsCa: values['tls-ca'],
     dataDir: values['data-dir'],
     storage: values.storage,
     logLevel: values['log-level'],

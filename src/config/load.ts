@@ -13,6 +13,8 @@ const ENV_KEYS: Record<string, { key: keyof ConfigInput; number?: boolean }> = {
   RATATOSK_HOST: { key: 'host' },
   RATATOSK_MQTT_PORT: { key: 'mqttPort', number: true },
   RATATOSK_WS_PORT: { key: 'wsPort', number: true },
+  RATATOSK_TLS_PORT: { key: 'tlsPort', number: true },
+  RATATOSK_WSS_PORT: { key: 'wssPort', number: true },
   RATATOSK_DATA_DIR: { key: 'dataDir' },
   RATATOSK_STORAGE: { key: 'storage' },
   RATATOSK_DURABILITY: { key: 'durability' },
@@ -67,13 +69,27 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** File (optional), then environment, then flags. */
-export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<ConfigInput> }): BrokerConfig {
+export function loadConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: Partial<ConfigInput>;
+  /** --tls-cert / --tls-key / --tls-ca, merged into the `tls` block. */
+  tlsFlags?: { tlsCert?: string; tlsKey?: string; tlsCa?: string };
+}): BrokerConfig {
   const fromFile = options.file ? readConfigFile(options.file) : {};
   if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
     throw new RatatoskError('RTK_CONFIG_INVALID', `${options.file}: the top level must be a mapping of keys to values`);
   }
   const withEnv = applyEnv(fromFile as Record<string, unknown>, options.env ?? {});
-  const merged = { ...withEnv, ...stripUndefined(options.overrides ?? {}) };
+  const merged: Record<string, unknown> = { ...withEnv, ...stripUndefined(options.overrides ?? {}) };
+  const t = options.tlsFlags;
+  if (t) {
+    const tls = { ...(merged.tls as object | undefined) } as Record<string, unknown>;
+    if (t.tlsCert) tls.cert = t.tlsCert;
+    if (t.tlsKey) tls.key = t.tlsKey;
+    if (t.tlsCa) tls.ca = t.tlsCa;
+    merged.tls = tls;
+  }
   return validateConfig(merged, options.file ?? 'config');
 }
 

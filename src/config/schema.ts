@@ -46,6 +46,20 @@ export const configSchema = z
     mqttPort: port.default(1883),
     /** Port of the default WebSocket listener; 0 turns it off. */
     wsPort: port.default(8083),
+    /** Port of the default MQTT/TLS listener, on when `tls.cert` is given; 0 turns it off. */
+    tlsPort: port.default(8883),
+    /** Port of the default secure WebSocket listener, on when `tls.cert` is given; 0 turns it off. */
+    wssPort: port.default(8084),
+    /** Certificate of the default tls and wss listeners. */
+    tls: z
+      .object({
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        ca: z.string().optional(),
+        clientCert: z.enum(['none', 'optional', 'required']).default('none'),
+      })
+      .strict()
+      .default({ clientCert: 'none' }),
     /** Every listener, replacing the defaults when given. */
     listeners: z.array(listenerSchema).optional(),
     dataDir: z.string().min(1).default('./data'),

@@ -5,7 +5,14 @@
  * out-lists of its subscribers' sockets. One setImmediate per turn (not per message) then hands
  * each touched socket its bytes in a single write: concatenated when small, corked writev when large.
  */
-import type { Duplex } from 'node:stream';
+/** Where batched bytes go: a socket (corkable) or a WebSocket (one frame per flush). */
+export interface ByteSink {
+  write(data: Buffer): void;
+  /** Bytes accepted by the sink and not yet handed to the kernel. */
+  readonly writableLength: number;
+  cork?(): void;
+  uncork?(): void;
+}
 
 const CONCAT_LIMIT = 64 * 1024;
 
@@ -15,7 +22,7 @@ export class BatchedWriter {
   private queued = false;
   closed = false;
 
-  constructor(private readonly stream: Duplex) {}
+  constructor(private readonly stream: ByteSink) {}
 
   get pendingBytes(): number {
     return this.outBytes + this.stream.writableLength;
@@ -48,7 +55,7 @@ export class BatchedWriter {
     const stream = this.stream;
     if (n === 1) {
       stream.write(out[0]!);
-    } else if (this.outBytes <= CONCAT_LIMIT) {
+    } else if (this.outBytes <= CONCAT_LIMIT || !stream.cork || !stream.uncork) {
       stream.write(Buffer.concat(out, this.outBytes));
     } else {
       stream.cork();

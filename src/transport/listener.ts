@@ -1,0 +1,253 @@
+/**
+ * One listener of any type. Every connection starts as a raw TCP socket and goes through the same
+ * steps: an optional PROXY protocol header (the original client address), an optional TLS layer
+ * (tls, wss), then either MQTT straight away (tcp, tls) or an HTTP upgrade to WebSocket (ws, wss).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ListenerConfig } from '../config/schema';
+import { RatatoskError } from '../errors';
+import type { ConnectionInfo } from '../plugins/types';
+import { clientCertificateOf } from './client-certificate';
+import { parseProxyHeader, type ProxyAddress } from './proxy-protocol';
+import { StreamTransport } from './stream-transport';
+import type { Transport } from './transport';
+import { WsTransport } from './ws-transport';
+
+export type AcceptFn = (transport: Transport) => void;
+
+/** Milliseconds a socket may take to send its PROXY header or finish the TLS handshake. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** WebSocket sub-protocols MQTT clients offer ([MQTT-6.0.0-3]); 'mqttv3.1' is what 3.1 clients send. */
+const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
+
+export interface Listener {
+  readonly name: string;
+  readonly type: ListenerConfig['type'];
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  readonly host: string;
+  /** Sockets refused or closed before MQTT: bad PROXY header, failed TLS handshake, bad upgrade. */
+  readonly rejected: number;
+  start(): Promise<void>;
+  /** Stops accepting; existing connections stay. */
+  stop(): Promise<void>;
+}
+
+interface Origin {
+  address: string;
+  port: number;
+}
+
+export class NetworkListener implements Listener {
+  private readonly server: Server;
+  private readonly tls: TlsServer | undefined;
+  private readonly http: HttpServer | undefined;
+  private readonly wss: WebSocketServer | undefined;
+  /** Client address of sockets on their way through TLS or an HTTP upgrade, by `address:port` of the socket. */
+  private readonly origins = new Map<string, Origin>();
+  private boundPort = 0;
+  private open = 0;
+  rejected = 0;
+
+  constructor(
+    private readonly config: ListenerConfig,
+    readonly name: string,
+    private readonly accept: AcceptFn,
+  ) {
+    const secure = config.type === 'tls' || config.type === 'wss';
+    if (secure) {
+      this.tls = createTlsServer({
+        ...loadPem(config, name),
+        requestCert: config.clientCert !== 'none',
+        rejectUnauthorized: config.clientCert === 'required',
+        handshakeTimeout: HANDSHAKE_TIMEOUT,
+      });
+      this.tls.on('secureConnection', (socket: TLSSocket) => this.onPlain(socket, this.takeOrigin(socket)));
+      this.tls.on('tlsClientError', (_err, socket) => {
+        this.rejected++;
+        this.takeOrigin(socket);
+        socket.destroy();
+      });
+    }
+    if (config.type === 'ws' || config.type === 'wss') {
+      this.http = createHttpServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: upgrade required\n');
+      });
+      this.wss = new WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        maxPayload: 268_435_460,
+        handleProtocols: (offered) => MQTT_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+      });
+      this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+      this.http.on('clientError', (_err, socket) => {
+        this.rejected++;
+        socket.destroy();
+      });
+    }
+    this.server = createServer({ noDelay: true }, (socket) => this.onSocket(socket));
+  }
+
+  get type(): ListenerConfig['type'] {
+    return this.config.type;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get host(): string {
+    return this.config.host ?? '0.0.0.0';
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', (err) => reject(new Error(`listener ${this.name}: ${err.message}`)));
+      this.server.listen({ port: this.config.port, host: this.host, backlog: 4096 }, () => {
+        this.server.removeAllListeners('error');
+        this.server.on('error', () => undefined);
+        const addr = this.server.address();
+        this.boundPort = typeof addr === 'object' && addr ? addr.port : this.config.port;
+        resolve();
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    this.wss?.close();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onSocket(socket: Socket): void {
+    if (this.config.maxConnections > 0 && this.open >= this.config.maxConnections) {
+      this.rejected++;
+      socket.destroy();
+      return;
+    }
+    this.open++;
+    socket.once('close', () => this.open--);
+    socket.on('error', () => undefined);
+    const origin = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    if (this.config.proxyProtocol === 'off') {
+      this.afterProxy(socket, origin);
+      return;
+    }
+    this.readProxyHeader(socket, origin);
+  }
+
+  /** Reads the PROXY header, then hands the socket on with what followed the header put back. */
+  private readProxyHeader(socket: Socket, origin: Origin): void {
+    const mode = this.config.proxyProtocol as 'v1' | 'v2' | 'auto';
+    let buf: Buffer = Buffer.alloc(0);
+    socket.setTimeout(HANDSHAKE_TIMEOUT, () => this.reject(socket));
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const r = parseProxyHeader(buf, mode);
+      if (r.state === 'more') return;
+      socket.off('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
+      if (r.state === 'error') {
+        this.reject(socket);
+        return;
+      }
+      if (r.rest.length > 0) socket.unshift(r.rest);
+      const a: ProxyAddress | undefined = r.address;
+      const proxied = a && (a.family === 'tcp4' || a.family === 'tcp6') ? { address: a.sourceAddress, port: a.sourcePort } : origin;
+      this.afterProxy(socket, proxied);
+      socket.resume();
+    };
+    socket.on('data', onData);
+  }
+
+  private afterProxy(socket: Socket, origin: Origin): void {
+    if (!this.tls) {
+      this.onPlain(socket, origin);
+      return;
+    }
+    // The TLS server wraps the socket; the wrapped socket has the same remote address and port.
+    const key = socketKey(socket);
+    this.origins.set(key, origin);
+    socket.once('close', () => this.origins.delete(key));
+    this.tls.emit('connection', socket);
+  }
+
+  private takeOrigin(socket: Socket): Origin {
+    const key = socketKey(socket);
+    const origin = this.origins.get(key) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.origins.delete(key);
+    return origin;
+  }
+
+  /** A socket ready for MQTT (tcp, tls) or for an HTTP upgrade (ws, wss). */
+  private onPlain(socket: Socket, origin: Origin): void {
+    if (this.http) {
+      const key = socketKey(socket);
+      this.origins.set(key, origin);
+      socket.once('close', () => this.origins.delete(key));
+      this.http.emit('connection', socket);
+      return;
+    }
+    this.accept(new StreamTransport(socket, this.info(socket, origin)));
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== this.config.path) {
+      this.rejected++;
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    let origin = this.takeOrigin(socket);
+    if (this.config.trustForwardedFor) {
+      const xff = req.headers['x-forwarded-for'];
+      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+      if (first) origin = { address: first, port: 0 };
+    }
+    this.wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      this.accept(new WsTransport(ws, socket, this.info(socket, origin)));
+    });
+  }
+
+  private info(socket: Socket, origin: Origin): ConnectionInfo {
+    const info: ConnectionInfo = {
+      listener: this.name,
+      transport: this.config.type,
+      remoteAddress: origin.address,
+      remotePort: origin.port,
+    };
+    if (socket instanceof TLSSocket) {
+      const cert = clientCertificateOf(socket);
+      if (cert) info.certificate = cert;
+    }
+    return info;
+  }
+
+  private reject(socket: Socket): void {
+    this.rejected++;
+    socket.destroy();
+  }
+}
+
+function socketKey(socket: Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function loadPem(config: ListenerConfig, name: string): { cert: Buffer; key: Buffer; ca: Buffer | undefined } {
+  if (!config.cert || !config.key) {
+    throw new RatatoskError('RTK_CONFIG_INVALID', `listener ${name}: a ${config.type} listener needs cert and key (PEM files)`);
+  }
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new RatatoskError('RTK_CONFIG_INVALID', `listener ${name}: ${what} ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('cert', config.cert), key: read('key', config.key), ca: config.ca ? read('ca', config.ca) : undefined };
+}
