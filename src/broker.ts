@@ -12,7 +12,11 @@ import type { ConnectionContext } from './connection/context';
 import { ConnectionRegistry } from './connection/connection-registry';
 import { createLogger, type Logger } from './log';
 import { EventBus } from './plugins/event-bus';
-import type { AuthProvider, EventCollector, PluginContext } from './plugins/types';
+import type { AuthProvider, ClientBalancer, EventCollector, PluginContext, SettingProvider } from './plugins/types';
+import { createEventCollectors } from './plugins/collectors';
+import { PluginGuard } from './plugins/guard';
+import { loadPlugin } from './plugins/loader';
+import { SettingsRefresher } from './tenant/settings-refresher';
 import { MemoryRetainStore } from './retain/memory-retain-store';
 import { LmdbRetainStore } from './retain/lmdb-retain-store';
 import { openLmdb, type LmdbEnv } from './storage/lmdb-env';
@@ -36,7 +40,11 @@ export interface BrokerOptions {
   clock?: Clock;
   /** Providers to use instead of the configured ones (embedding, tests). */
   authProviders?: AuthProvider[];
+  /** Collectors added to the configured ones (embedding, tests). */
   eventCollectors?: EventCollector[];
+  balancer?: ClientBalancer;
+  /** Folder that relative paths and plugin modules in the config resolve from (the config file's). */
+  baseDir?: string;
 }
 
 export class Broker {
@@ -55,6 +63,8 @@ export class Broker {
   private readonly sessionStore: SessionStore | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private auth!: AuthService;
+  private pluginGuard!: PluginGuard;
+  private settingsRefresh: SettingsRefresher | undefined;
   private context!: ConnectionContext;
   private stopping: Promise<void> | undefined;
 
@@ -64,7 +74,6 @@ export class Broker {
     const now = (): number => this.clock.now();
     this.scheduler = new DeadlineScheduler(this.clock);
     this.events = new EventBus(this.log, now);
-    for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
     this.settings = new SettingsSource(config.tenants);
     if (config.storage === 'lmdb') {
       this.lmdb = openLmdb(config.dataDir, config.durability);
@@ -98,9 +107,27 @@ export class Broker {
   }
 
   private async init(options: BrokerOptions): Promise<void> {
-    const pluginContext: PluginContext = { logger: this.log, now: () => this.clock.now() };
-    const providers = options.authProviders ?? (await createAuthProviders(this.config.auth.providers, pluginContext));
-    this.auth = new AuthService(providers, { timeoutMs: this.config.auth.timeoutMs, onFailure: this.config.auth.onFailure }, this.log);
+    const config = this.config;
+    const now = (): number => this.clock.now();
+    const pluginContext: PluginContext = { logger: this.log, now };
+    const baseDir = options.baseDir ?? process.cwd();
+    const providers = options.authProviders ?? (await createAuthProviders(config.auth.providers, pluginContext, baseDir));
+    this.auth = new AuthService(
+      providers,
+      { timeoutMs: config.auth.timeoutMs, onFailure: config.auth.onFailure, loginGuard: config.auth.loginGuard },
+      this.log,
+      now,
+    );
+    for (const c of await createEventCollectors(config.events, pluginContext, baseDir)) this.events.addCollector(c);
+    for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
+    const plugins = config.plugins;
+    this.pluginGuard = new PluginGuard(this.log, plugins.timeoutMs);
+    const balancer = options.balancer ?? (plugins.balancer ? await loadPlugin<ClientBalancer>(plugins.balancer, pluginContext, baseDir) : undefined);
+    if (plugins.settings) {
+      const provider = await loadPlugin<SettingProvider>(plugins.settings, pluginContext, baseDir);
+      this.settingsRefresh = new SettingsRefresher(provider, this.settings, this.tenants, this.pluginGuard, this.log, plugins.settings.refreshSeconds);
+      await this.settingsRefresh.start();
+    }
     this.context = {
       clock: this.clock,
       scheduler: this.scheduler,
@@ -112,6 +139,10 @@ export class Broker {
       dispatcher: this.dispatcher,
       retained: this.retained,
       connections: this.connections,
+      balancer,
+      pluginGuard: this.pluginGuard,
+      aclCacheMs: config.auth.aclCacheSeconds * 1000,
+      checkDelivery: config.auth.checkDelivery,
     };
     this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
@@ -185,6 +216,7 @@ export class Broker {
     }
     this.scheduler.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.settingsRefresh?.stop();
     await this.auth?.close();
     await this.sessionStore?.close();
     await this.retained.close();

@@ -3,7 +3,7 @@
  * The `ratatosk` command: arguments, signals and exit codes. No protocol work happens here.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Broker } from './broker';
 import { HELP, parseCli, UsageError, type StartArgs } from './cli/args';
 import { loadConfig } from './config/load';
@@ -33,7 +33,8 @@ async function start(args: StartArgs): Promise<void> {
     },
   });
   const log = createLogger(config.log.level);
-  const broker = await Broker.start({ config, logger: log });
+  const configFile = args.config ?? process.env.RATATOSK_CONFIG;
+  const broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
   log.info({ version: version() }, 'Ratatosk started');
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -73,6 +74,11 @@ async function main(): Promise<void> {
       await start(cmd);
       return;
     case 'passthrough':
+      if (cmd.name === 'passwd') {
+        const { runPasswd } = await import('./cli/passwd');
+        process.exitCode = await runPasswd(cmd.argv);
+        return;
+      }
       throw new UsageError(`unknown command '${cmd.name}' (see ratatosk --help)`);
   }
 }

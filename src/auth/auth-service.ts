@@ -1,95 +1,139 @@
 /**
- * Authentication and authorization through the configured chain of providers. The first provider
- * that gives an answer decides; a provider that throws, rejects or times out counts as a failure and
- * the configured policy (deny by default) decides instead.
+ * Authentication and authorization through the configured chain of providers.
+ *
+ * Authentication: providers are asked in order; the first that answers (anything but `skip`)
+ * decides. A provider that throws, rejects or times out is a failure and the failure policy decides
+ * (deny by default). MQTT 5 enhanced authentication continues with the provider that asked for it.
+ * Failed logins slow down further attempts from the same address (login guard).
+ *
+ * Authorization: the client's own rules (from its provider) first, then the providers' `authorize`
+ * in order; with neither, everything is allowed.
  */
 import type { Logger } from 'pino';
 import { ReasonCode } from '../codec/reason-codes';
+import { PluginGuard } from '../plugins/guard';
 import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest } from '../plugins/types';
+import { checkAcl } from './acl';
+import { LoginGuard, type LoginGuardOptions } from './login-guard';
 
 export interface AuthServiceOptions {
   /** Milliseconds a provider may take. */
   timeoutMs: number;
   /** What a failed provider call means. */
   onFailure: 'deny' | 'allow';
+  loginGuard: LoginGuardOptions;
+}
+
+/** The outcome of one authentication step, with the provider that is in charge of the exchange. */
+export interface AuthStep {
+  result: AuthResult;
+  /** Index of the provider that decided (for continuing MQTT 5 enhanced authentication). */
+  provider: number;
 }
 
 export class AuthService {
-  /** Provider calls that threw, rejected or timed out. */
-  failures = 0;
   private readonly authorizers: AuthProvider[];
+  readonly guard: PluginGuard;
+  readonly logins: LoginGuard;
 
   constructor(
     private readonly providers: AuthProvider[],
     private readonly options: AuthServiceOptions,
     private readonly log: Logger,
+    now: () => number,
   ) {
     this.authorizers = providers.filter((p) => typeof p.authorize === 'function');
+    this.guard = new PluginGuard(log, options.timeoutMs);
+    this.logins = new LoginGuard(options.loginGuard, now);
   }
 
-  /** Whether any provider authorizes actions (if none, everything is allowed without a call). */
+  /** Provider calls that threw, rejected or timed out. */
+  get failures(): number {
+    return this.guard.failures;
+  }
+
+  /** Whether authorization can ever say no (if not, callers skip it entirely). */
   get authorizes(): boolean {
     return this.authorizers.length > 0;
   }
 
-  async authenticate(req: AuthRequest): Promise<AuthResult> {
-    let last: AuthResult = { ok: false, reasonCode: ReasonCode.NotAuthorized };
-    for (const p of this.providers) {
-      try {
-        const r = await this.timed(Promise.resolve(p.authenticate(req)));
-        if (r.ok !== false) return r;
-        last = r;
-      } catch (err) {
-        this.failed(err, 'authenticate');
-        if (this.options.onFailure === 'deny') return { ok: false, reasonCode: ReasonCode.ServerUnavailable };
-      }
-    }
-    return last;
+  /** First step of authentication (CONNECT, or an MQTT 5 re-authentication). */
+  async authenticate(req: AuthRequest): Promise<AuthStep> {
+    const delay = this.logins.delayFor(req.conn.remoteAddress);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    const step = await this.firstAnswer(req);
+    this.record(req, step.result);
+    return step;
   }
 
-  /** true / false, or a promise of it when a provider answers asynchronously. */
+  /** Next step of MQTT 5 enhanced authentication with the provider in charge. */
+  async continueAuth(provider: number, req: AuthRequest, stepNo: number): Promise<AuthStep> {
+    const p = this.providers[provider];
+    if (!p?.continueAuth) return { result: { ok: false, reasonCode: ReasonCode.ProtocolError }, provider };
+    const r = await this.guard.callAsync(`auth#${provider}.continueAuth`, () => p.continueAuth!(req, stepNo));
+    const result: AuthResult = r.ok ? r.value : this.failureResult();
+    this.record(req, result);
+    return { result, provider };
+  }
+
+  private async firstAnswer(req: AuthRequest): Promise<AuthStep> {
+    let index = 0;
+    for (const p of this.providers) {
+      const r = await this.guard.callAsync(`auth#${index}.authenticate`, () => p.authenticate(req));
+      if (!r.ok) return { result: this.failureResult(), provider: index };
+      if (r.value.ok !== 'skip') return { result: r.value, provider: index };
+      index++;
+    }
+    // Nobody answered: credentials that were given are bad; without any, not authorized.
+    const reasonCode = req.username !== undefined || req.password !== undefined ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized;
+    return { result: { ok: false, reasonCode }, provider: -1 };
+  }
+
+  private failureResult(): AuthResult {
+    return this.options.onFailure === 'allow'
+      ? { ok: 'skip' }
+      : { ok: false, reasonCode: ReasonCode.ServerUnavailable, reasonString: 'authentication unavailable' };
+  }
+
+  private record(req: AuthRequest, result: AuthResult): void {
+    if (result.ok === false && (result.reasonCode === ReasonCode.BadUserNameOrPassword || result.reasonCode === ReasonCode.NotAuthorized)) {
+      this.logins.failed(req.conn.remoteAddress);
+    } else if (result.ok === true) {
+      this.logins.succeeded(req.conn.remoteAddress);
+    }
+  }
+
+  /** Whether an action is allowed: a boolean, or a promise of one when a provider answers asynchronously. */
   authorize(req: AuthorizeRequest): boolean | Promise<boolean> {
+    const byRules = checkAcl(req.client.acl, req.client, req.action, req.topic);
+    if (byRules !== undefined) return byRules;
     if (this.authorizers.length === 0) return true;
     return this.authorizeFrom(0, req);
   }
 
   private authorizeFrom(start: number, req: AuthorizeRequest): boolean | Promise<boolean> {
     for (let i = start; i < this.authorizers.length; i++) {
-      let r: boolean | undefined | Promise<boolean | undefined>;
-      try {
-        r = this.authorizers[i]!.authorize!(req);
-      } catch (err) {
-        this.failed(err, 'authorize');
-        return this.options.onFailure === 'allow';
-      }
+      const r = this.guard.call(`authorize#${i}`, () => this.authorizers[i]!.authorize!(req));
       if (r instanceof Promise) {
-        return this.timed(r).then(
-          (v) => (v === undefined ? this.authorizeFrom(i + 1, req) : v),
-          (err) => {
-            this.failed(err, 'authorize');
-            return this.options.onFailure === 'allow';
-          },
-        );
+        return r.then((g) => {
+          if (!g.ok) return this.options.onFailure === 'allow';
+          return g.value === undefined ? this.authorizeFrom(i + 1, req) : g.value;
+        });
       }
-      if (r !== undefined) return r;
+      if (!r.ok) return this.options.onFailure === 'allow';
+      if (r.value !== undefined) return r.value;
     }
+    // Providers that authorize exist but none had an opinion.
     return false;
   }
 
-  private timed<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`auth provider timed out after ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  private failed(err: unknown, what: string): void {
-    this.failures++;
-    this.log.error({ err, code: 'RTK_PLUGIN_FAILED' }, `auth provider failed during ${what}`);
-  }
-
   async close(): Promise<void> {
-    for (const p of this.providers) await p.close?.();
+    for (const p of this.providers) {
+      try {
+        await p.close?.();
+      } catch (err) {
+        this.log.error({ err }, 'closing an auth provider failed');
+      }
+    }
   }
 }

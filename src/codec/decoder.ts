@@ -35,6 +35,12 @@ const IDLE = 0; // at a packet boundary
 const HEADER = 1; // inside the remaining length of a packet
 const BODY = 2; // inside the body of a packet
 
+/**
+ * One Reader for every decoder: decoding a body is synchronous and calls nothing outside the codec,
+ * so no two bodies are ever read at once. This keeps an idle connection's decoder small.
+ */
+const reader = new Reader();
+
 /** A straddling body smaller than this is allocated at its full size at once; a larger one grows as
  *  its bytes arrive, so that a peer announcing a huge packet costs only what it really sends. */
 const PREALLOCATE_LIMIT = 64 * 1024;
@@ -46,7 +52,6 @@ export class PacketDecoder {
   maxPacketSize: number;
 
   private readonly sink: PacketSink;
-  private readonly reader = new Reader();
   private error: DecodeError | undefined = undefined;
   private halted = false;
 
@@ -188,14 +193,14 @@ export class PacketDecoder {
 
   /** Decodes one body and hands the packet to the sink. False when decoding must stop. */
   private emit(first: number, buf: Buffer, start: number, end: number): boolean {
-    const r = this.reader;
-    r.reset(buf, start, end);
-    const packet = decodeBody(r, first, this);
+    reader.reset(buf, start, end);
+    const packet = decodeBody(reader, first, this);
+    const err = reader.err;
+    reader.reset(EMPTY_BUFFER, 0, 0); // do not keep the chunk alive through the shared reader
     if (packet === undefined) {
-      this.die(r.err ?? decodeError('RTK_DECODE_PACKET_TYPE', MALFORMED));
+      this.die(err ?? decodeError('RTK_DECODE_PACKET_TYPE', MALFORMED));
       return false;
     }
-    r.buf = EMPTY_BUFFER; // do not keep the chunk alive through the reader
     this.sink.onPacket(packet);
     return !this.halted;
   }
@@ -212,7 +217,7 @@ export class PacketDecoder {
    * adopt its version so that the refusal (0x95) can be sent in the client's version.
    */
   private peekConnectVersion(chunk: Buffer, pos: number): void {
-    const r = this.reader;
+    const r = reader;
     r.reset(chunk, pos, chunk.length);
     const nameLength = r.u16();
     if (r.err !== undefined || r.remaining < nameLength + 1) return;

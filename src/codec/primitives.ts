@@ -99,24 +99,29 @@ export function writeBinary(buf: Buffer, offset: number, b: Uint8Array): number 
   return offset + 2 + n;
 }
 
+/** Above this many bytes, strings are validated by native code rather than by a loop. */
+const SHORT_STRING = 64;
+
 /**
  * Decodes `buf[start, end)` as an MQTT UTF-8 string, or returns undefined when it is not well-formed
  * UTF-8 or contains U+0000 ([MQTT-1.5.4-1], [MQTT-1.5.4-2]). In UTF-8 the byte 0x00 only ever encodes
- * U+0000, so a byte scan is exact. Pure ASCII (the common case) is decoded as latin1, which is the
- * cheapest decoder and gives the same string for bytes below 0x80.
+ * U+0000, so a byte scan is exact.
+ *
+ * Short pure-ASCII strings (the common case: topics) are checked by one branch-free loop and decoded
+ * as latin1, the cheapest decoder, which gives the same string for bytes below 0x80.
  */
 export function decodeUtf8(buf: Buffer, start: number, end: number): string | undefined {
-  for (let i = start; i < end; i++) {
-    const b = buf[i] as number;
-    if (b === 0) return undefined;
-    if (b >= 0x80) return decodeNonAscii(buf, i, start, end);
+  if (end - start <= SHORT_STRING) {
+    // (b - 1) | b is negative for 0x00, has bit 7 set for 0x80-0xFF, and is 0x01-0x7F otherwise.
+    let acc = 0;
+    for (let i = start; i < end; i++) {
+      const b = buf[i] as number;
+      acc |= (b - 1) | b;
+    }
+    if ((acc & ~0x7f) === 0) return (buf as FastSlices).latin1Slice(start, end);
   }
-  return (buf as FastSlices).latin1Slice(start, end);
-}
-
-function decodeNonAscii(buf: Buffer, from: number, start: number, end: number): string | undefined {
-  for (let i = from; i < end; i++) if (buf[i] === 0) return undefined;
-  if (!isUtf8(buf.subarray(start, end))) return undefined;
+  const view = buf.subarray(start, end);
+  if (view.indexOf(0) !== -1 || !isUtf8(view)) return undefined;
   return (buf as FastSlices).utf8Slice(start, end);
 }
 

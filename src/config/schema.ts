@@ -32,7 +32,23 @@ export const listenerSchema = z
   })
   .strict();
 
+/** One auth provider: `type` picks it; the other keys are its own options (each provider validates them). */
 export const authProviderSchema = z
+  .object({
+    type: z.string().min(1),
+  })
+  .passthrough();
+
+export const pluginSpecSchema = z
+  .object({
+    /** npm package name, or a path relative to the config file. */
+    module: z.string().min(1),
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+/** One event collector: `log`, `http` (webhook with batching) or `plugin`. */
+export const eventCollectorSchema = z
   .object({
     type: z.string().min(1),
   })
@@ -79,9 +95,45 @@ export const configSchema = z
         /** Milliseconds an auth provider may take before the failure policy applies. */
         timeoutMs: z.number().int().min(1).default(5000),
         onFailure: z.enum(['deny', 'allow']).default('deny'),
+        /** Authorize every delivery to a subscriber too (action 'receive'); costs a check per delivery. */
+        checkDelivery: z.boolean().default(false),
+        /** Seconds an authorization answer is reused for the same connection, action and topic (0: never). */
+        aclCacheSeconds: z.number().min(0).default(5),
+        /** Failed logins per client address before answers slow down. */
+        loginGuard: z
+          .object({
+            maxFailures: z.number().int().min(1).default(5),
+            windowSeconds: z.number().min(1).default(60),
+            maxDelayMs: z.number().int().min(0).default(10_000),
+          })
+          .strict()
+          .default({ maxFailures: 5, windowSeconds: 60, maxDelayMs: 10_000 }),
       })
       .strict()
-      .default({ providers: [{ type: 'dev' }], timeoutMs: 5000, onFailure: 'deny' }),
+      .default({
+        providers: [{ type: 'dev' }],
+        timeoutMs: 5000,
+        onFailure: 'deny',
+        checkDelivery: false,
+        aclCacheSeconds: 5,
+        loginGuard: { maxFailures: 5, windowSeconds: 60, maxDelayMs: 10_000 },
+      }),
+    /** Plugins other than auth providers. */
+    plugins: z
+      .object({
+        /** Per-tenant settings; asked again every refreshSeconds. */
+        settings: pluginSpecSchema.extend({ refreshSeconds: z.number().min(0.1).default(5) }).strict().optional(),
+        /** Per-tenant quota decisions instead of the built-in throttler. */
+        throttler: pluginSpecSchema.optional(),
+        /** MQTT 5 server redirection. */
+        balancer: pluginSpecSchema.optional(),
+        /** Milliseconds a plugin call may take. */
+        timeoutMs: z.number().int().min(1).default(2000),
+      })
+      .strict()
+      .default({ timeoutMs: 2000 }),
+    /** Where events go. */
+    events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */
     tenants: z.record(z.string(), tenantSettingsPatchSchema).default({}),
     /** Seconds to wait for stores to flush on shutdown. */

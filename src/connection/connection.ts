@@ -8,7 +8,10 @@
  */
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import { encodePacket } from '../codec/encoder';
-import type { Packet, ProtocolVersion, QoS } from '../codec/packets';
+import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
+import type { DropReason } from '../plugins/events';
+import { handleAuth, type AuthExchange } from './authentication';
+import { AuthorizationCache } from './authorization';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
 import type { Message } from '../routing/message';
@@ -59,6 +62,17 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   pendingAcks = 0;
   /** Whether the client wants reason strings and user properties on errors (MQTT 5). */
   problemInformation = true;
+  /** The MQTT 5 authentication method of the CONNECT (re-authentication must use it). */
+  authMethod: string | undefined;
+  /** An MQTT 5 enhanced authentication exchange in progress. */
+  authExchange: AuthExchange | undefined;
+  /** Authorization answers of this connection. */
+  readonly authorization: AuthorizationCache;
+  /** Whether publish/subscribe/receive need authorization at all (false: no rules, no authorizer). */
+  checkAuthorization = false;
+  /** Whether every delivery is authorized (auth.checkDelivery). */
+  checkDelivery = false;
+  private credentialsDeadline: DeadlineHandle | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
   private held: Packet[] | undefined;
@@ -73,6 +87,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     maxPacketSize: number,
   ) {
     this.decoder = new PacketDecoder(this, { maxPacketSize });
+    this.authorization = new AuthorizationCache(ctx.auth, ctx.aclCacheMs, () => ctx.clock.now());
     this.lastActivity = ctx.clock.now();
     transport.bind(this);
     ctx.connections.add(this);
@@ -89,7 +104,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     return this.transport.writable;
   }
 
-  writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean {
+  writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
+    if (this.checkDelivery && !this.mayReceive(msg.topic)) return 'not-authorized';
     const v = this.protocolVersion;
     let enc;
     if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {
@@ -107,12 +123,40 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       enc = ownEncoding(msg, v, qos, retain, subIds, topic, alias, msg.remainingExpiry(this.ctx.clock.now()));
       if (enc.bytes.length > this.clientMaxPacketSize && fresh) this.outAliases!.forget(msg.topic);
     }
-    if (enc.bytes.length > this.clientMaxPacketSize) return false;
+    if (enc.bytes.length > this.clientMaxPacketSize) return 'packet-too-large';
     writeEncoded(enc, qos, packetId, dup, this.writeFn);
     const usage = this.tenant!.usage;
     usage.messagesOut++;
     usage.bytesOut += enc.bytes.length;
-    return true;
+    return undefined;
+  }
+
+  /**
+   * Delivery authorization (auth.checkDelivery): a cached answer, or a synchronous one; a provider
+   * that can only answer asynchronously denies this delivery and its answer serves the next ones.
+   */
+  private mayReceive(topic: string): boolean {
+    const known = this.authorization.peek('receive', topic);
+    if (known !== undefined) return known;
+    const answer = this.authorization.check(this.identity!, 'receive', topic, 0, false);
+    if (answer instanceof Promise) {
+      answer.catch(() => undefined);
+      return false;
+    }
+    return answer;
+  }
+
+  /** Arms (or disarms) the end of the credentials' validity: DISCONNECT 0x87 then. */
+  setCredentialsExpiry(at: number | undefined): void {
+    this.ctx.scheduler.cancel(this.credentialsDeadline);
+    this.credentialsDeadline = undefined;
+    if (at === undefined) return;
+    this.credentialsDeadline = this.ctx.scheduler.schedule(at, {
+      onDeadline: () => {
+        this.credentialsDeadline = undefined;
+        this.closeWith(ReasonCode.NotAuthorized, true, 'credentials expired');
+      },
+    });
   }
 
   writePubrel(packetId: number): void {
@@ -161,6 +205,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
           this.abort(ReasonCode.ProtocolError, 'first packet is not CONNECT');
         }
         return;
+      case ConnState.Authenticating:
+        // Only an enhanced-authentication exchange lets packets through before CONNACK.
+        if (packet.type === 15) handleAuth(this, packet);
+        else this.refuse(ReasonCode.ProtocolError, 'packet during authentication', this.protocolVersion);
+        return;
       default:
         return;
     }
@@ -197,8 +246,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         this.onDisconnect(packet.reasonCode ?? 0, packet.properties?.sessionExpiryInterval);
         return;
       case 15:
-        // Enhanced authentication is decided by the auth providers (re-auth arrives here).
-        this.abort(ReasonCode.ProtocolError, 'AUTH without an authentication method');
+        handleAuth(this, packet);
         return;
       case 1:
         // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
@@ -359,11 +407,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
    * Refuses a CONNECT: CONNACK with the reason (mapped for 3.1.1; an unknown protocol version
    * always gets the 3.1.1 form), then close.
    */
-  refuse(reasonCode: number, reason: string, version: ProtocolVersion): void {
+  refuse(reasonCode: number, reason: string, version: ProtocolVersion, extra?: Properties): void {
     if (this.state === ConnState.Closed) return;
     if (this.state !== ConnState.Connected) {
       this.protocolVersion = version;
-      this.sendConnackRefusal(reasonCode, reason);
+      this.sendConnackRefusal(reasonCode, reason, extra);
       this.ctx.events.emit({
         type: 'client.refused',
         tenantId: this.tenant?.id,
@@ -377,9 +425,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.finish(false, 'server', reasonCode, reason);
   }
 
-  private sendConnackRefusal(reasonCode: number, reason: string): void {
+  private sendConnackRefusal(reasonCode: number, reason: string, extra: Properties | undefined): void {
     if (this.protocolVersion === 5) {
-      const properties = this.problemInformation ? { reasonString: reason } : undefined;
+      const properties: Properties = { ...extra };
+      if (this.problemInformation) properties.reasonString = reason;
       this.send({ type: 2, sessionPresent: false, reasonCode, properties });
       return;
     }
@@ -399,6 +448,9 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.decoder.halt();
     this.ctx.scheduler.cancel(this.deadline);
     this.deadline = undefined;
+    this.ctx.scheduler.cancel(this.credentialsDeadline);
+    this.credentialsDeadline = undefined;
+    this.authExchange = undefined;
     this.ctx.connections.delete(this);
     const tenant = this.tenant;
     const session = this.session;

@@ -11,6 +11,8 @@ import type { TenantRegistry } from '../tenant/tenant-registry';
 import type { Clock } from '../util/clock';
 import type { DeadlineScheduler } from '../util/deadline-scheduler';
 import type { ConnectionRegistry } from './connection-registry';
+import type { ClientBalancer } from '../plugins/types';
+import type { PluginGuard } from '../plugins/guard';
 
 export interface ConnectionContext {
   readonly clock: Clock;
@@ -23,4 +25,11 @@ export interface ConnectionContext {
   readonly dispatcher: Dispatcher;
   readonly retained: RetainStore;
   readonly connections: ConnectionRegistry;
+  /** MQTT 5 server redirection, when configured. */
+  readonly balancer: ClientBalancer | undefined;
+  readonly pluginGuard: PluginGuard;
+  /** Milliseconds an authorization answer is reused per connection. */
+  readonly aclCacheMs: number;
+  /** Whether each delivery to a subscriber is authorized (action 'receive'). */
+  readonly checkDelivery: boolean;
 }

@@ -6,12 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { ConnectPacket, Properties } from '../codec/packets';
 import { ReasonCode } from '../codec/reason-codes';
-import type { AuthResult } from '../plugins/types';
+import type { AuthRequest, AuthResult } from '../plugins/types';
 import { messagePropertiesOf } from '../routing/message';
 import { NEVER_EXPIRES } from '../session/session-manager';
 import type { WillMessage } from '../session/will';
 import type { TenantSettings } from '../tenant/settings';
 import { topicLimitsOf, validateTopicName } from '../topic/validate';
+import { applyCredentials, authenticate } from './authentication';
 import { ConnState, type Connection } from './connection';
 import { InboundAliases, OutboundAliases } from './topic-aliases';
 
@@ -34,43 +35,24 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   }
   conn.clientId = clientId;
 
-  conn.block();
   const props = p.properties;
-  conn.ctx.auth
-    .authenticate({
-      conn: conn.transport.info,
-      protocolVersion: p.protocolVersion,
-      clientId,
-      username: p.username,
-      password: p.password,
-      authMethod: props?.authenticationMethod,
-      authData: props?.authenticationData,
-    })
-    .then(
-      (result) => onAuthenticated(conn, p, clientId, assigned, result),
-      (err: unknown) => {
-        conn.ctx.log.error({ err }, 'authentication failed');
-        conn.refuse(ReasonCode.ServerUnavailable, 'authentication failed', p.protocolVersion);
-      },
-    );
+  if (props?.authenticationMethod !== undefined) conn.authMethod = props.authenticationMethod;
+  const request: AuthRequest = {
+    conn: conn.transport.info,
+    protocolVersion: p.protocolVersion,
+    clientId,
+    username: p.username,
+    password: p.password,
+    authMethod: props?.authenticationMethod,
+    authData: props?.authenticationData,
+  };
+  authenticate(conn, request, false, (result) => onAuthenticated(conn, p, clientId, assigned, result));
 }
 
-function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: AuthResult): void {
+type Authenticated = Extract<AuthResult, { ok: true }>;
+
+function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   if (conn.state !== ConnState.Authenticating) return; // closed meanwhile
-  if (result.ok === false) {
-    conn.refuse(result.reasonCode, result.reasonString ?? 'not authorized', p.protocolVersion);
-    return;
-  }
-  if (result.ok === 'continue') {
-    // Multi-step enhanced authentication is handled by providers that support it.
-    conn.refuse(ReasonCode.BadAuthenticationMethod, 'authentication method not supported', p.protocolVersion);
-    return;
-  }
-  const ctx = conn.ctx;
-  const tenant = ctx.tenants.get(result.tenantId);
-  const settings = tenant.settings;
-  conn.tenant = tenant;
-  conn.settings = settings;
   conn.identity = {
     tenantId: result.tenantId,
     userId: result.userId,
@@ -78,7 +60,34 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
     username: p.username,
     attrs: result.attrs ?? {},
     conn: conn.transport.info,
+    acl: result.acl,
   };
+  const balancer = conn.ctx.balancer;
+  if (!balancer || p.protocolVersion !== 5) {
+    completeConnect(conn, p, clientId, assigned, result);
+    return;
+  }
+  // MQTT 5 server redirection: the balancer may send the client elsewhere (0x9C / 0x9D).
+  conn.block();
+  conn.ctx.pluginGuard.callAsync('balancer.redirect', () => balancer.redirect(conn.identity!)).then((r) => {
+    if (conn.state !== ConnState.Authenticating) return;
+    const to = r.ok ? r.value : undefined;
+    if (to) {
+      const code = to.permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer;
+      conn.refuse(code, to.permanent ? 'server moved' : 'use another server', 5, { serverReference: to.serverReference });
+      return;
+    }
+    completeConnect(conn, p, clientId, assigned, result);
+    conn.unblock();
+  });
+}
+
+function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
+  const ctx = conn.ctx;
+  const tenant = ctx.tenants.get(result.tenantId);
+  const settings = tenant.settings;
+  conn.tenant = tenant;
+  conn.settings = settings;
   conn.decoder.maxPacketSize = settings.maxPacketSize;
   conn.topicLimits = topicLimitsOf(settings);
 
@@ -116,13 +125,17 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
   conn.state = ConnState.Connected;
   tenant.usage.connections++;
   tenant.usage.connects++;
-  conn.send({
-    type: 2,
-    sessionPresent: present,
-    reasonCode: 0,
-    properties: v5 ? connackProperties(p, settings, expiry, keepAlive, assigned ? clientId : undefined) : undefined,
-  });
+  let properties: Properties | undefined;
+  if (v5) {
+    properties = connackProperties(p, settings, expiry, keepAlive, assigned ? clientId : undefined);
+    if (conn.authMethod !== undefined) {
+      properties.authenticationMethod = conn.authMethod;
+      if (result.authData) properties.authenticationData = result.authData;
+    }
+  }
+  conn.send({ type: 2, sessionPresent: present, reasonCode: 0, properties });
   conn.startKeepAlive(keepAlive);
+  applyCredentials(conn, result);
   ctx.sessions.started(session, present);
   session.attach(conn);
   ctx.events.emit({
@@ -137,7 +150,6 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
     keepAlive,
     listener: conn.transport.info.listener,
   });
-  conn.unblock();
 }
 
 /** A reason to refuse the CONNECT under this tenant's settings, or undefined. */

@@ -8,7 +8,7 @@ import type { PublishPacket, PubrelPacket } from '../codec/packets';
 import { ReasonCode } from '../codec/reason-codes';
 import { Message, messagePropertiesOf } from '../routing/message';
 import { validateTopicName } from '../topic/validate';
-import type { Connection } from './connection';
+import { ConnState, type Connection } from './connection';
 
 export function handlePublish(conn: Connection, p: PublishPacket): void {
   const s = conn.settings;
@@ -59,6 +59,38 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     refuse(conn, p, ReasonCode.NotAuthorized);
     return;
   }
+  if (!conn.checkAuthorization) {
+    accept(conn, p, topic);
+    return;
+  }
+  const allowed = conn.authorization.check(conn.identity!, 'publish', topic, qos, p.retain);
+  if (allowed === true) {
+    accept(conn, p, topic);
+  } else if (allowed === false) {
+    denied(conn, p, topic);
+  } else {
+    // An asynchronous answer: hold the packets behind this one so order is kept.
+    conn.block();
+    allowed.then((ok) => {
+      if (conn.state === ConnState.Connected) {
+        if (ok) accept(conn, p, topic);
+        else denied(conn, p, topic);
+      }
+      conn.unblock();
+    });
+  }
+}
+
+function denied(conn: Connection, p: PublishPacket, topic: string): void {
+  conn.ctx.events.emit({ type: 'acl.denied', tenantId: conn.tenant!.id, clientId: conn.clientId, action: 'publish', topic });
+  refuse(conn, p, ReasonCode.NotAuthorized);
+}
+
+/** Routes an accepted PUBLISH and acknowledges it once it is durable where it must be. */
+function accept(conn: Connection, p: PublishPacket, topic: string): void {
+  const v5 = conn.protocolVersion === 5;
+  const qos = p.qos;
+  const session = conn.session!;
   const tenant = conn.tenant!;
   tenant.usage.bytesIn += p.payload.length + topic.length;
   const props = p.properties;

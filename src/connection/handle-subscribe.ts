@@ -69,13 +69,7 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
       continue;
     }
     if (!exists) added++;
-    d.allowed = conn.ctx.auth.authorize({
-      client: conn.identity!,
-      action: 'subscribe',
-      topic: parsed.filter,
-      qos: req.qos,
-      retain: false,
-    });
+    d.allowed = conn.checkAuthorization ? conn.authorization.check(conn.identity!, 'subscribe', parsed.filter, req.qos, false) : true;
     if (d.allowed instanceof Promise) asyncAnswers = true;
   }
   if (!asyncAnswers) {
@@ -156,10 +150,36 @@ function sendRetained(conn: Connection, subs: SessionSubscription[]): void {
 }
 
 export function handleUnsubscribe(conn: Connection, p: UnsubscribePacket): void {
+  if (!conn.checkAuthorization) {
+    applyUnsubscribe(conn, p, undefined);
+    return;
+  }
+  const answers = p.filters.map((f) => conn.authorization.check(conn.identity!, 'unsubscribe', stripShare(f), 0, false));
+  if (!answers.some((a) => a instanceof Promise)) {
+    applyUnsubscribe(conn, p, answers as boolean[]);
+    return;
+  }
+  conn.block();
+  Promise.all(answers).then((allowed) => {
+    if (conn.state === ConnState.Connected) applyUnsubscribe(conn, p, allowed);
+    conn.unblock();
+  });
+}
+
+function stripShare(filter: string): string {
+  const parsed = parseFilter(filter);
+  return typeof parsed === 'number' ? filter : parsed.filter;
+}
+
+function applyUnsubscribe(conn: Connection, p: UnsubscribePacket, allowed: boolean[] | undefined): void {
   const session = conn.session!;
   const codes: number[] = [];
-  for (const filter of p.filters) {
-    const removed = conn.ctx.sessions.unsubscribe(session, filter);
+  for (let i = 0; i < p.filters.length; i++) {
+    if (allowed && !allowed[i]) {
+      codes.push(ReasonCode.NotAuthorized);
+      continue;
+    }
+    const removed = conn.ctx.sessions.unsubscribe(session, p.filters[i]!);
     codes.push(removed ? 0 : ReasonCode.NoSubscriptionExisted);
   }
   const stored = session.persistent ? session.host.persistence?.sessionChanged(session) : undefined;

@@ -5,6 +5,7 @@
 import type { ProtocolVersion, QoS } from '../codec/packets';
 import type { Message } from '../routing/message';
 import type { SharedGroup } from './subscription';
+import type { DropReason } from '../plugins/events';
 
 export const OutState = {
   /** Waiting in the queue (no packet id yet). */
@@ -38,9 +39,10 @@ export interface SessionLink {
   /** Whether the connection can take more bytes now. */
   readonly writable: boolean;
   /**
-   * Encodes and writes a PUBLISH. Returns false when the packet would exceed the client's Maximum
-   * Packet Size: the message is then dropped for this client only [MQTT-3.1.2-25].
+   * Encodes and writes a PUBLISH. Returns undefined when written, or why the message is dropped for
+   * this client only: it exceeds the client's Maximum Packet Size [MQTT-3.1.2-25], or the client
+   * may not receive it.
    */
-  writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): boolean;
+  writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined;
   writePubrel(packetId: number): void;
 }

@@ -105,7 +105,8 @@ export class Session {
       if (link !== undefined) {
         if (this.queue.length === 0) {
           if (link.writable) {
-            link.writePublish(msg, 0, retain, subIds, 0, false);
+            const refused = link.writePublish(msg, 0, retain, subIds, 0, false);
+            if (refused !== undefined) this.host.dropped(this, msg, 0, refused);
           } else {
             this.host.dropped(this, msg, 0, 'congested');
           }
@@ -160,7 +161,7 @@ export class Session {
     this.disconnectedAt = 0;
     for (const out of this.inflight.values()) {
       if (out.state === OutState.Released) link.writePubrel(out.packetId);
-      else if (!link.writePublish(out.msg, out.qos, out.retain, out.subIds, out.packetId, true)) this.complete(out, false);
+      else if (link.writePublish(out.msg, out.qos, out.retain, out.subIds, out.packetId, true) !== undefined) this.complete(out, false);
     }
     this.drain();
   }
@@ -187,7 +188,8 @@ export class Session {
       if (!link.writable) break;
       if (out.qos === 0) {
         this.queue.shift();
-        link.writePublish(out.msg, 0, out.retain, out.subIds, 0, false);
+        const refused = link.writePublish(out.msg, 0, out.retain, out.subIds, 0, false);
+        if (refused !== undefined) this.host.dropped(this, out.msg, 0, refused);
         if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
         continue;
       }
@@ -235,9 +237,10 @@ export class Session {
     let stored: Promise<void> | undefined;
     if (fresh) stored = this.store(out);
     else if (out.seq !== 0) this.host.persistence?.outboundChanged(this, out);
-    if (!link.writePublish(out.msg, out.qos, out.retain, out.subIds, packetId, false)) {
+    const refused = link.writePublish(out.msg, out.qos, out.retain, out.subIds, packetId, false);
+    if (refused !== undefined) {
       this.complete(out, false);
-      this.host.dropped(this, out.msg, out.qos, 'packet-too-large');
+      this.host.dropped(this, out.msg, out.qos, refused);
     }
     return stored;
   }

@@ -14,7 +14,12 @@ export class SettingsSource {
   get(tenantId: string): TenantSettings {
     let s = this.cache.get(tenantId);
     if (!s) {
-      s = mergeSettings(this.fileBlocks['default'], this.fileBlocks[tenantId], this.providerPatches.get(tenantId));
+      s = mergeSettings(
+        this.fileBlocks['default'],
+        this.providerPatches.get('default'),
+        this.fileBlocks[tenantId],
+        tenantId === 'default' ? undefined : this.providerPatches.get(tenantId),
+      );
       this.cache.set(tenantId, s);
     }
     return s;
@@ -26,10 +31,11 @@ export class SettingsSource {
     this.cache.clear();
   }
 
-  /** Sets what a setting provider returned for a tenant (undefined clears it). */
+  /** Sets what a setting provider returned for a tenant (undefined clears it). `default` applies to all. */
   setProviderPatch(tenantId: string, patch: TenantSettingsPatch | undefined): void {
     if (patch) this.providerPatches.set(tenantId, patch);
     else this.providerPatches.delete(tenantId);
-    this.cache.delete(tenantId);
+    if (tenantId === 'default') this.cache.clear();
+    else this.cache.delete(tenantId);
   }
 }

@@ -1,0 +1,51 @@
+/**
+ * Calls into plugins with a timeout and without letting a throw or a rejection escape: the caller
+ * gets a result union and decides by policy. Failures are counted and logged once per call.
+ */
+import type { Logger } from 'pino';
+
+export type Guarded<T> = { ok: true; value: T } | { ok: false; error: Error; timedOut: boolean };
+
+export class PluginGuard {
+  /** Calls that threw, rejected or timed out. */
+  failures = 0;
+  timeouts = 0;
+
+  constructor(
+    private readonly log: Logger,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** Runs `fn`; a synchronous answer comes back synchronously (no promise on the hot path). */
+  call<T>(label: string, fn: () => T | Promise<T>): Guarded<T> | Promise<Guarded<T>> {
+    let r: T | Promise<T>;
+    try {
+      r = fn();
+    } catch (err) {
+      return this.failed(label, err, false);
+    }
+    if (!(r instanceof Promise)) return { ok: true, value: r };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<Guarded<T>>((resolve) => {
+      timer = setTimeout(() => resolve(this.failed(label, new Error(`timed out after ${this.timeoutMs} ms`), true)), this.timeoutMs);
+    });
+    const done: Promise<Guarded<T>> = r.then(
+      (value: T): Guarded<T> => ({ ok: true, value }),
+      (err: unknown): Guarded<T> => this.failed<T>(label, err, false),
+    );
+    return Promise.race([done, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** The same, always as a promise. */
+  async callAsync<T>(label: string, fn: () => T | Promise<T>): Promise<Guarded<T>> {
+    return this.call(label, fn);
+  }
+
+  private failed<T>(label: string, err: unknown, timedOut: boolean): Guarded<T> {
+    this.failures++;
+    if (timedOut) this.timeouts++;
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.log.error({ err: error, plugin: label, code: timedOut ? 'RTK_PLUGIN_TIMEOUT' : 'RTK_PLUGIN_FAILED' }, `plugin ${label} failed`);
+    return { ok: false, error, timedOut };
+  }
+}

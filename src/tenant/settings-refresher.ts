@@ -1,0 +1,65 @@
+/**
+ * Asks the setting provider plugin for the settings of every tenant in use, every few seconds, so
+ * that changes apply to new connections within seconds without a restart. An answer that does not
+ * validate is logged (naming the key) and ignored; the tenant keeps its last good settings.
+ */
+import type { Logger } from 'pino';
+import type { PluginGuard } from '../plugins/guard';
+import type { SettingProvider } from '../plugins/types';
+import { tenantSettingsPatchSchema } from './settings';
+import type { SettingsSource } from './settings-source';
+import type { TenantRegistry } from './tenant-registry';
+
+export class SettingsRefresher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** Answers rejected by validation. */
+  invalid = 0;
+
+  constructor(
+    private readonly provider: SettingProvider,
+    private readonly source: SettingsSource,
+    private readonly tenants: TenantRegistry,
+    private readonly guard: PluginGuard,
+    private readonly log: Logger,
+    private readonly refreshSeconds: number,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.refreshAll();
+    this.timer = setInterval(() => {
+      this.running ??= this.refreshAll().finally(() => (this.running = undefined));
+    }, this.refreshSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** Tenants in use, plus `default` (whose block applies to every tenant). */
+  async refreshAll(): Promise<void> {
+    const ids = new Set<string>(['default']);
+    for (const t of this.tenants.values()) ids.add(t.id);
+    for (const id of ids) await this.refresh(id);
+  }
+
+  async refresh(tenantId: string): Promise<void> {
+    const r = await this.guard.callAsync('settings.settings', () => this.provider.settings(tenantId));
+    if (!r.ok) return; // keep the last good answer
+    if (r.value === undefined) {
+      this.source.setProviderPatch(tenantId, undefined);
+      return;
+    }
+    const parsed = tenantSettingsPatchSchema.safeParse(r.value);
+    if (!parsed.success) {
+      this.invalid++;
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+      this.log.error({ tenantId, code: 'RTK_CONFIG_INVALID' }, `setting provider returned invalid settings: ${problems}`);
+      return;
+    }
+    this.source.setProviderPatch(tenantId, parsed.data);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.provider.close?.();
+  }
+}
