@@ -12,7 +12,9 @@ import type { ConnectionContext } from './connection/context';
 import { ConnectionRegistry } from './connection/connection-registry';
 import { createLogger, type Logger } from './log';
 import { EventBus } from './plugins/event-bus';
-import type { AuthProvider, ClientBalancer, EventCollector, PluginContext, SettingProvider } from './plugins/types';
+import type { AuthProvider, ClientBalancer, EventCollector, PluginContext, ResourceThrottler, SettingProvider } from './plugins/types';
+import { BuiltinThrottler, Quotas } from './tenant/quotas';
+import { FairScheduler } from './tenant/fair-scheduler';
 import { createEventCollectors } from './plugins/collectors';
 import { PluginGuard } from './plugins/guard';
 import { loadPlugin } from './plugins/loader';
@@ -63,8 +65,11 @@ export class Broker {
   private readonly sessionStore: SessionStore | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private auth!: AuthService;
-  private pluginGuard!: PluginGuard;
+  private readonly pluginGuard: PluginGuard;
+  /** Quota decisions (the built-in throttler, or a plugin). */
+  quotas: Quotas;
   private settingsRefresh: SettingsRefresher | undefined;
+  fairness: FairScheduler | undefined;
   private context!: ConnectionContext;
   private stopping: Promise<void> | undefined;
 
@@ -96,7 +101,11 @@ export class Broker {
       },
       redispatch: (group, out, leaving) => this.dispatcher.router.redispatch(group, out, leaving),
       persistence: this.sessionStore,
+      quotas: { allows: (t, r, c) => this.quotas.allows(t, r, c), get plugin() { return quotasOf().plugin; } },
     });
+    const quotasOf = (): Quotas => this.quotas;
+    this.pluginGuard = new PluginGuard(this.log, config.plugins.timeoutMs);
+    this.quotas = new Quotas(new BuiltinThrottler(this.tenants, this.retained, now), this.pluginGuard, this.events, config.plugins.onFailure, false);
     this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now);
   }
 
@@ -121,7 +130,10 @@ export class Broker {
     for (const c of await createEventCollectors(config.events, pluginContext, baseDir)) this.events.addCollector(c);
     for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
     const plugins = config.plugins;
-    this.pluginGuard = new PluginGuard(this.log, plugins.timeoutMs);
+    if (plugins.throttler) {
+      const throttler = await loadPlugin<ResourceThrottler>(plugins.throttler, pluginContext, baseDir);
+      this.quotas = new Quotas(throttler, this.pluginGuard, this.events, plugins.onFailure, true);
+    }
     const balancer = options.balancer ?? (plugins.balancer ? await loadPlugin<ClientBalancer>(plugins.balancer, pluginContext, baseDir) : undefined);
     if (plugins.settings) {
       const provider = await loadPlugin<SettingProvider>(plugins.settings, pluginContext, baseDir);
@@ -141,9 +153,15 @@ export class Broker {
       connections: this.connections,
       balancer,
       pluginGuard: this.pluginGuard,
+      quotas: this.quotas,
+      fairness: this.fairness,
       aclCacheMs: config.auth.aclCacheSeconds * 1000,
       checkDelivery: config.auth.checkDelivery,
     };
+    if (config.fairness.enabled) {
+      this.fairness = new FairScheduler({ intervalMs: config.fairness.intervalMs, targetUtilization: config.fairness.targetUtilization });
+      this.fairness.start();
+    }
     this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();
@@ -217,6 +235,7 @@ export class Broker {
     this.scheduler.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.settingsRefresh?.stop();
+    this.fairness?.stop();
     await this.auth?.close();
     await this.sessionStore?.close();
     await this.retained.close();

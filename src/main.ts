@@ -74,6 +74,11 @@ async function main(): Promise<void> {
       await start(cmd);
       return;
     case 'passthrough':
+      if (cmd.name === 'bench') {
+        const { runBench } = await import('./bench/cli');
+        process.exitCode = await runBench(cmd.argv);
+        return;
+      }
       if (cmd.name === 'passwd') {
         const { runPasswd } = await import('./cli/passwd');
         process.exitCode = await runPasswd(cmd.argv);

@@ -7,6 +7,7 @@ export const HELP = `Ratatosk: a multi-tenant MQTT 3.1 / 3.1.1 / 5.0 broker
 
 Usage:
   ratatosk start [options]        run the broker
+  ratatosk bench [options]        load generator for any MQTT broker (ratatosk bench --help)
   ratatosk passwd [password]      print a scrypt hash for the users file (reads stdin without an argument)
   ratatosk --help                 this text
   ratatosk --version              the version

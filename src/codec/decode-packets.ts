@@ -22,6 +22,7 @@ import { readProperties } from './properties';
 import { decodeUtf8 } from './primitives';
 import { decodeConnack, decodeConnect, type VersionTarget } from './decode-connect';
 
+// PINGREQ and PINGRESP carry nothing: one shared, frozen object each, no allocation.
 const PINGREQ: Packet = Object.freeze({ type: 12 });
 const PINGRESP: Packet = Object.freeze({ type: 13 });
 

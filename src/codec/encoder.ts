@@ -130,7 +130,8 @@ function encodePublish(p: PublishPacket, version: ProtocolVersion, withPayload: 
   const remaining = publishLength(p, version, propsLen);
   const headerLength = 1 + varintLength(remaining) + remaining - (withPayload ? 0 : p.payload.length);
   const buf = Buffer.allocUnsafe(headerLength);
-  buf[0] = 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
+  // DUP is only written with QoS > 0: a QoS 0 PUBLISH with DUP set is malformed ([MQTT-3.3.1-2]).
+  buf[0] = 0x30 | (p.dup && p.qos !== 0 ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
   let o = writeVarint(buf, 1, remaining);
   o = writeString(buf, o, p.topic);
   if (p.qos !== 0) o = writeU16(buf, o, p.packetId ?? 0);

@@ -129,9 +129,21 @@ export const configSchema = z
         balancer: pluginSpecSchema.optional(),
         /** Milliseconds a plugin call may take. */
         timeoutMs: z.number().int().min(1).default(2000),
+        /** What a failed (throwing, hanging) settings/throttler/balancer plugin call means. */
+        onFailure: z.enum(['deny', 'allow']).default('deny'),
       })
       .strict()
-      .default({ timeoutMs: 2000 }),
+      .default({ timeoutMs: 2000, onFailure: 'deny' }),
+    /** Fair sharing of the broker between tenants when it is saturated. */
+    fairness: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalMs: z.number().int().min(5).max(1000).default(20),
+        /** Event-loop utilization (0-1) above which tenants are held to their fair share. */
+        targetUtilization: z.number().min(0.1).max(1).default(0.85),
+      })
+      .strict()
+      .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85 }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

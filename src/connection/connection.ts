@@ -12,6 +12,8 @@ import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets'
 import type { DropReason } from '../plugins/events';
 import { handleAuth, type AuthExchange } from './authentication';
 import { AuthorizationCache } from './authorization';
+import { RateWindow } from '../tenant/rate-window';
+import type { Pausable } from '../tenant/fair-scheduler';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
 import type { Message } from '../routing/message';
@@ -38,7 +40,7 @@ export const ConnState = {
 } as const;
 export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
 
-export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget {
+export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable {
   state: ConnStateCode = ConnState.AwaitingConnect;
   readonly decoder: PacketDecoder;
   protocolVersion: ProtocolVersion = 4;
@@ -73,6 +75,17 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   /** Whether every delivery is authorized (auth.checkDelivery). */
   checkDelivery = false;
   private credentialsDeadline: DeadlineHandle | undefined;
+  /** Whether any rate limit or quota watches this connection's traffic. */
+  private limited = false;
+  private trackInbound = false;
+  private trackFanout = false;
+  private inRate: RateWindow | undefined;
+  private outRate: RateWindow | undefined;
+  private pubRate: RateWindow | undefined;
+  private throttled = false;
+  private fairPaused = false;
+  private throttleTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
   private held: Packet[] | undefined;
@@ -101,6 +114,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   // ---- SessionLink -------------------------------------------------------------------------
 
   get writable(): boolean {
+    if (this.outRate !== undefined && !this.outboundAllowed()) return false;
     return this.transport.writable;
   }
 
@@ -126,9 +140,94 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     if (enc.bytes.length > this.clientMaxPacketSize) return 'packet-too-large';
     writeEncoded(enc, qos, packetId, dup, this.writeFn);
     const usage = this.tenant!.usage;
+    const bytes = enc.bytes.length;
     usage.messagesOut++;
-    usage.bytesOut += enc.bytes.length;
+    usage.bytesOut += bytes;
+    if (this.limited) {
+      const now = this.ctx.clock.now();
+      if (this.outRate !== undefined) this.outRate.add(now, bytes);
+      if (this.trackFanout) usage.rates.fanoutBytes.add(now, bytes);
+    }
     return undefined;
+  }
+
+  // ---- Rate limits and quotas on the connection's traffic ----------------------------------
+
+  /** Sets up the limits that apply to this connection (after CONNECT). */
+  setupLimits(): void {
+    const s = this.settings;
+    const plugin = this.ctx.quotas.plugin;
+    this.trackInbound = plugin || s.maxInboundBytesPerSecond > 0;
+    this.trackFanout = plugin || s.maxFanoutBytesPerSecond > 0;
+    if (s.inboundBandwidth > 0) this.inRate = new RateWindow();
+    if (s.outboundBandwidth > 0) this.outRate = new RateWindow();
+    if (s.publishRate > 0) this.pubRate = new RateWindow();
+    this.limited = this.trackInbound || this.trackFanout || s.inboundBandwidth > 0 || s.outboundBandwidth > 0 || s.publishRate > 0;
+  }
+
+  private accountInbound(bytes: number, now: number): void {
+    const tenant = this.tenant;
+    if (!tenant) return;
+    if (this.inRate !== undefined && this.inRate.add(now, bytes) > this.settings.inboundBandwidth) {
+      this.throttle(RateWindow.msToNextWindow(now));
+    }
+    if (this.trackInbound) {
+      tenant.usage.rates.inboundBytes.add(now, bytes);
+      if (!this.ctx.quotas.allows(tenant, 'inboundBytesRate', this.clientId)) this.throttle(RateWindow.msToNextWindow(now));
+    }
+  }
+
+  /** After each accepted PUBLISH: the per-connection publish rate and the tenant's fan-out budget. */
+  afterPublish(): void {
+    if (!this.limited) return;
+    const now = this.ctx.clock.now();
+    if (this.pubRate !== undefined && this.pubRate.add(now) > this.settings.publishRate) {
+      this.closeWith(ReasonCode.MessageRateTooHigh, true, 'publish rate too high');
+      return;
+    }
+    if (this.trackFanout && !this.ctx.quotas.allows(this.tenant!, 'fanoutBytesRate', this.clientId)) {
+      this.throttle(RateWindow.msToNextWindow(now));
+    }
+  }
+
+  private outboundAllowed(): boolean {
+    const now = this.ctx.clock.now();
+    if (this.outRate!.current(now) < this.settings.outboundBandwidth) return true;
+    if (this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        if (this.state === ConnState.Connected) this.session?.drain();
+      }, RateWindow.msToNextWindow(now));
+    }
+    return false;
+  }
+
+  pauseForFairness(): void {
+    if (this.fairPaused || this.state === ConnState.Closed) return;
+    this.fairPaused = true;
+    this.transport.pause();
+  }
+
+  resumeFromFairness(): void {
+    if (!this.fairPaused) return;
+    this.fairPaused = false;
+    this.resumeIfFree();
+  }
+
+  private resumeIfFree(): void {
+    if (this.blocked === 0 && !this.throttled && !this.fairPaused && this.state !== ConnState.Closed) this.transport.resume();
+  }
+
+  /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
+  throttle(ms: number): void {
+    if (this.throttled || this.state === ConnState.Closed) return;
+    this.throttled = true;
+    this.transport.pause();
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = undefined;
+      this.throttled = false;
+      this.resumeIfFree();
+    }, ms);
   }
 
   /**
@@ -170,7 +269,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   // ---- TransportHandler --------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
-    this.lastActivity = this.ctx.clock.now();
+    const now = this.ctx.clock.now();
+    this.lastActivity = now;
+    const tenant = this.tenant;
+    if (tenant !== undefined) this.ctx.fairness?.onInbound(tenant, chunk.length);
+    if (this.limited) this.accountInbound(chunk.length, now);
     const err = this.decoder.push(chunk);
     if (err !== undefined && this.state !== ConnState.Closed) this.onDecodeError(err);
   }
@@ -285,7 +388,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         this.dispatch(held[i]!);
       }
     }
-    if (this.blocked === 0 && this.state !== ConnState.Closed) this.transport.resume();
+    if (this.blocked === 0) this.resumeIfFree();
   }
 
   // ---- Output ------------------------------------------------------------------------------
@@ -451,9 +554,12 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.ctx.scheduler.cancel(this.credentialsDeadline);
     this.credentialsDeadline = undefined;
     this.authExchange = undefined;
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     this.ctx.connections.delete(this);
     const tenant = this.tenant;
     const session = this.session;
+    tenant?.connections.delete(this);
     if (wasConnected && tenant && session) {
       tenant.usage.connections--;
       if (session.link === this) this.ctx.sessions.closed(session, publishWill);

@@ -13,6 +13,8 @@ import type { DeadlineScheduler } from '../util/deadline-scheduler';
 import type { ConnectionRegistry } from './connection-registry';
 import type { ClientBalancer } from '../plugins/types';
 import type { PluginGuard } from '../plugins/guard';
+import type { Quotas } from '../tenant/quotas';
+import type { FairScheduler } from '../tenant/fair-scheduler';
 
 export interface ConnectionContext {
   readonly clock: Clock;
@@ -28,6 +30,9 @@ export interface ConnectionContext {
   /** MQTT 5 server redirection, when configured. */
   readonly balancer: ClientBalancer | undefined;
   readonly pluginGuard: PluginGuard;
+  readonly quotas: Quotas;
+  /** Fair sharing between tenants under saturation (undefined when turned off). */
+  readonly fairness: FairScheduler | undefined;
   /** Milliseconds an authorization answer is reused per connection. */
   readonly aclCacheMs: number;
   /** Whether each delivery to a subscriber is authorized (action 'receive'). */

@@ -105,6 +105,11 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
   const cleanStart = p.cleanStart || settings.forceTransient;
   const keepAlive = clampKeepAlive(p.keepAlive, settings);
 
+  const quotaRefusal = checkQuotas(conn, clientId, expiry, cleanStart);
+  if (quotaRefusal) {
+    conn.refuse(quotaRefusal[0], quotaRefusal[1], p.protocolVersion);
+    return;
+  }
   const { session, present } = ctx.sessions.open(tenant, clientId, cleanStart);
   ctx.sessions.setExpiry(session, expiry);
   session.will = p.will ? willOf(p) : undefined;
@@ -123,6 +128,8 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
   }
 
   conn.state = ConnState.Connected;
+  conn.setupLimits();
+  tenant.connections.add(conn);
   tenant.usage.connections++;
   tenant.usage.connects++;
   let properties: Properties | undefined;
@@ -170,6 +177,20 @@ function checkAgainstSettings(p: ConnectPacket, s: TenantSettings): [number, str
   if (s.payloadFormatValidation && will.properties?.payloadFormatIndicator === 1 && !isUtf8(will.payload)) {
     return [ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'];
   }
+  return undefined;
+}
+
+/** Tenant quotas at connect: connections, connect rate, persistent sessions. */
+function checkQuotas(conn: Connection, clientId: string, expiry: number, cleanStart: boolean): [number, string] | undefined {
+  const tenant = conn.tenant!;
+  const quotas = conn.ctx.quotas;
+  if (!quotas.allows(tenant, 'connectRate', clientId)) return [ReasonCode.ConnectionRateExceeded, 'connection rate exceeded'];
+  tenant.usage.rates.connects.add(conn.ctx.clock.now());
+  const existing = tenant.sessions.get(clientId);
+  // A takeover replaces a connection of the tenant: it does not add one.
+  if (!existing?.connected && !quotas.allows(tenant, 'connections', clientId)) return [ReasonCode.QuotaExceeded, 'connection quota exceeded'];
+  const newPersistent = expiry > 0 && (cleanStart || existing === undefined || !existing.persistent);
+  if (newPersistent && !quotas.allows(tenant, 'persistentSessions', clientId)) return [ReasonCode.QuotaExceeded, 'persistent session quota exceeded'];
   return undefined;
 }
 

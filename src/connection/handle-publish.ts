@@ -104,12 +104,15 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
     expiry !== undefined && expiry > 0 ? conn.ctx.clock.now() + expiry * 1000 : 0,
     conn.clientId,
   );
-  const result = conn.ctx.dispatcher.publish(tenant, msg);
+  // A retained publish over the tenant's retained quota is delivered but not retained (PUBACK 0x97).
+  const retainRefused = p.retain && !retainAllowed(conn, msg);
+  const result = conn.ctx.dispatcher.publish(tenant, msg, !retainRefused);
+  conn.afterPublish();
   if (qos === 0) {
     result.durable?.catch(() => undefined);
     return;
   }
-  const reasonCode = v5 && result.matched === 0 ? ReasonCode.NoMatchingSubscribers : 0;
+  const reasonCode = retainRefused && v5 ? ReasonCode.QuotaExceeded : v5 && result.matched === 0 ? ReasonCode.NoMatchingSubscribers : 0;
   if (qos === 1) {
     conn.sendAfter(result.durable, { type: 4, packetId: p.packetId!, reasonCode });
     return;
@@ -117,6 +120,17 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
   session.incomingQoS2.add(p.packetId!);
   const stored = session.host.persistence && session.persistent ? session.host.persistence.sessionChanged(session) : undefined;
   conn.sendAfter(both(result.durable, stored), { type: 5, packetId: p.packetId!, reasonCode });
+}
+
+function retainAllowed(conn: Connection, msg: Message): boolean {
+  const tenant = conn.tenant!;
+  const quotas = conn.ctx.quotas;
+  if (!quotas.allows(tenant, 'retainedPublishRate', conn.clientId)) return false;
+  tenant.usage.rates.retainedPublishes.add(conn.ctx.clock.now());
+  if (msg.payload.length === 0) return true; // deleting is always allowed
+  const existing = conn.ctx.retained.get(tenant.id, msg.topic, conn.ctx.clock.now());
+  if (!existing && !quotas.allows(tenant, 'retainedTopics', conn.clientId)) return false;
+  return quotas.allows(tenant, 'retainedBytes', conn.clientId);
 }
 
 /** PUBREL: release the QoS 2 packet id and answer PUBCOMP (0x92 when the id is unknown). */

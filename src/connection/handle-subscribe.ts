@@ -102,6 +102,11 @@ function applySubscribe(conn: Connection, p: SubscribePacket, decisions: Decisio
       continue;
     }
     const req = d.req;
+    const quota = quotaRefusal(conn, req.filter, d.parsed.shareGroup !== undefined);
+    if (quota) {
+      codes.push(quota);
+      continue;
+    }
     const granted = (req.qos < s.maxQoS ? req.qos : s.maxQoS) as QoS;
     const sub: SessionSubscription = {
       kind: 'sub',
@@ -132,16 +137,35 @@ function applySubscribe(conn: Connection, p: SubscribePacket, decisions: Decisio
   else sent.then(() => conn.state === ConnState.Connected && sendRetained(conn, retainedFor));
 }
 
+/** Tenant quotas for one filter: subscribe rate, and the subscription counts for a new one. */
+function quotaRefusal(conn: Connection, key: string, shared: boolean): number {
+  const tenant = conn.tenant!;
+  const session = conn.session!;
+  const quotas = conn.ctx.quotas;
+  if (!quotas.allows(tenant, 'subscribeRate', conn.clientId)) return ReasonCode.QuotaExceeded;
+  tenant.usage.rates.subscribes.add(conn.ctx.clock.now());
+  if (session.subscriptions.has(key)) return 0;
+  if (!quotas.allows(tenant, session.persistent ? 'persistentSubscriptions' : 'transientSubscriptions', conn.clientId)) {
+    return ReasonCode.QuotaExceeded;
+  }
+  if (shared && !quotas.allows(tenant, 'sharedSubscriptions', conn.clientId)) return ReasonCode.QuotaExceeded;
+  return 0;
+}
+
 /** Retained messages for new subscriptions, after the SUBACK. */
 function sendRetained(conn: Connection, subs: SessionSubscription[]): void {
   const ctx = conn.ctx;
   const session = conn.session!;
   const now = ctx.clock.now();
   const limit = conn.settings.retainedMatchLimit;
+  const tenant = conn.tenant!;
+  const matches = tenant.usage.rates.retainedMatches;
   for (const sub of subs) {
     const found = ctx.retained.match(session.tenantId, sub.filter, limit, now);
     const subIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
     for (const msg of found) {
+      if (!ctx.quotas.allows(tenant, 'retainedMatchRate', conn.clientId)) return;
+      matches.add(now);
       // [MQTT-3.3.1-9] retained messages sent on subscribe carry RETAIN 1.
       const qos = (msg.qos < sub.qos ? msg.qos : sub.qos) as QoS;
       session.deliver(msg, qos, true, subIds, undefined)?.catch(() => undefined);
@@ -174,11 +198,17 @@ function stripShare(filter: string): string {
 function applyUnsubscribe(conn: Connection, p: UnsubscribePacket, allowed: boolean[] | undefined): void {
   const session = conn.session!;
   const codes: number[] = [];
+  const tenant = conn.tenant!;
   for (let i = 0; i < p.filters.length; i++) {
     if (allowed && !allowed[i]) {
       codes.push(ReasonCode.NotAuthorized);
       continue;
     }
+    if (!conn.ctx.quotas.allows(tenant, 'subscribeRate', conn.clientId)) {
+      codes.push(ReasonCode.QuotaExceeded);
+      continue;
+    }
+    tenant.usage.rates.subscribes.add(conn.ctx.clock.now());
     const removed = conn.ctx.sessions.unsubscribe(session, p.filters[i]!);
     codes.push(removed ? 0 : ReasonCode.NoSubscriptionExisted);
   }

@@ -19,9 +19,10 @@ export class Dispatcher {
     private readonly hooks: DispatchHooks,
   ) {}
 
-  publish(tenant: Tenant, msg: Message): RouteResult {
+  /** Routes `msg`; a retained message is also stored unless `storeRetained` is false (over quota). */
+  publish(tenant: Tenant, msg: Message, storeRetained = true): RouteResult {
     let stored: Promise<void> | undefined;
-    if (msg.retain) {
+    if (msg.retain && storeRetained) {
       stored = this.retained.set(tenant.id, msg);
       this.hooks.retainChanged(tenant.id, msg.topic, msg.payload.length === 0);
     }

@@ -8,13 +8,21 @@ import type { Dispatcher } from '../routing/dispatcher';
 import { Message } from '../routing/message';
 import type { Tenant } from '../tenant/tenant';
 import type { DeadlineScheduler } from '../util/deadline-scheduler';
-import { OutState, type OutStateCode, type Outbound, type SessionLink } from './outbound';
+import type { OutStateCode, SessionLink } from './outbound';
 import { messageOf } from './session-records';
 import type { LoadedSession } from './session-store';
 import { parseFilter } from '../topic/validate';
-import { Session } from './session';
+import { Session, sizeOf } from './session';
 import type { SessionSubscription } from './subscription';
 import type { WillMessage } from './will';
+
+/** Bytes a session holds in memory (what tenant usage charged it). */
+function heldBytes(session: Session): number {
+  let n = 0;
+  for (const out of session.queue) n += sizeOf(out.msg);
+  for (const out of session.inflight.values()) n += sizeOf(out.msg);
+  return n;
+}
 
 /** Session Expiry Interval that means "never expires". */
 export const NEVER_EXPIRES = 0xffffffff;
@@ -70,7 +78,6 @@ export class SessionManager {
   started(session: Session, resumed: boolean): void {
     const tenant = session.host as Tenant;
     if (!resumed) {
-      if (session.persistent) tenant.usage.persistentSessions++;
       this.events.emit({ type: 'session.started', tenantId: tenant.id, clientId: session.clientId, persistent: session.persistent, resumed });
     }
   }
@@ -79,8 +86,20 @@ export class SessionManager {
   setExpiry(session: Session, expiryInterval: number): void {
     const tenant = session.host as Tenant;
     const was = session.persistent;
+    if (was === (expiryInterval > 0)) {
+      session.expiryInterval = expiryInterval;
+      return;
+    }
+    // The session changes kind: move what it holds between the transient and persistent gauges.
+    const u = tenant.usage;
+    const subs = session.subscriptions.size;
+    const bytes = heldBytes(session);
+    const sign = was ? -1 : 1;
+    u.persistentSessions += sign;
+    u.persistentSubscriptions += sign * subs;
+    u.transientSubscriptions -= sign * subs;
+    u.persistentSessionBytes += sign * bytes;
     session.expiryInterval = expiryInterval;
-    if (was !== session.persistent) tenant.usage.persistentSessions += session.persistent ? 1 : -1;
   }
 
   /**
@@ -160,7 +179,7 @@ export class SessionManager {
       });
     }
     for (const r of stored.inbox) {
-      const out: Outbound = {
+      session.restoreOutbound({
         msg: messageOf(r),
         qos: r.qos,
         retain: r.retain,
@@ -169,13 +188,7 @@ export class SessionManager {
         packetId: r.packetId,
         state: r.state as OutStateCode,
         seq: r.seq,
-      };
-      if (out.state === OutState.Queued || out.packetId === 0 || session.inflight.has(out.packetId)) {
-        out.state = OutState.Queued;
-        session.queue.push(out);
-      } else {
-        session.inflight.set(out.packetId, out);
-      }
+      });
     }
     const wasConnected = rec.disconnectedAt === 0;
     const since = wasConnected ? now : rec.disconnectedAt;
@@ -238,8 +251,11 @@ export class SessionManager {
     }
     session.subscriptions.set(sub.key, sub);
     tenant.subscriptions.add(sub);
-    tenant.usage.subscriptions++;
-    if (sub.shareName !== undefined) tenant.usage.sharedSubscriptions++;
+    const u = tenant.usage;
+    u.subscriptions++;
+    if (session.persistent) u.persistentSubscriptions++;
+    else u.transientSubscriptions++;
+    if (sub.shareName !== undefined) u.sharedSubscriptions++;
     return true;
   }
 
@@ -254,8 +270,11 @@ export class SessionManager {
 
   private unindex(tenant: Tenant, sub: SessionSubscription): void {
     tenant.subscriptions.remove(sub);
-    tenant.usage.subscriptions--;
-    if (sub.shareName !== undefined) tenant.usage.sharedSubscriptions--;
+    const u = tenant.usage;
+    u.subscriptions--;
+    if (sub.session.persistent) u.persistentSubscriptions--;
+    else u.transientSubscriptions--;
+    if (sub.shareName !== undefined) u.sharedSubscriptions--;
   }
 
   private publishWill(session: Session, will: WillMessage): void {

@@ -24,6 +24,10 @@ export interface SessionHost {
   dropPolicy(): 'oldest' | 'newest';
   queueQoS0Offline(): boolean;
   dropped(session: Session, msg: Message, qos: number, reason: DropReason): void;
+  /** Whether `bytes` more may be held in memory for this session (tenant quotas). */
+  admit(session: Session, bytes: number): boolean;
+  /** Bytes held in memory for the session moved by `delta` (tenant usage). */
+  held(session: Session, delta: number): void;
   /** Gives a message that came through a shared group to another member. */
   redispatch(group: SharedGroup, out: Outbound, leaving: Session): void;
   /** Durable persistence of persistent sessions; undefined when nothing is persisted. */
@@ -42,6 +46,11 @@ export interface SessionPersistence {
   /** Subscriptions, expiry, will or received QoS 2 ids changed. */
   sessionChanged(session: Session): Promise<void> | undefined;
   sessionEnded(session: Session): void;
+}
+
+/** Bytes a held message is charged for (payload, topic and bookkeeping). */
+export function sizeOf(msg: Message): number {
+  return msg.payload.length + msg.topic.length + 64;
 }
 
 export class Session {
@@ -116,6 +125,10 @@ export class Session {
         return undefined;
       }
     }
+    if (!this.host.admit(this, sizeOf(msg))) {
+      this.host.dropped(this, msg, qos, 'quota');
+      return undefined;
+    }
     const out: Outbound = { msg, qos, retain, subIds, group, packetId: 0, state: OutState.Queued, seq: 0 };
     if (qos > 0 && link !== undefined && this.queue.length === 0 && this.inflight.size < link.sendWindow && link.writable) {
       return this.send(out, link, true);
@@ -182,12 +195,14 @@ export class Session {
       const out = this.queue.peek()!;
       if (out.msg.isExpired(now)) {
         this.queue.shift();
+        this.release(out);
         this.dropStored(out, 'expired');
         continue;
       }
       if (!link.writable) break;
       if (out.qos === 0) {
         this.queue.shift();
+        this.release(out);
         const refused = link.writePublish(out.msg, 0, out.retain, out.subIds, 0, false);
         if (refused !== undefined) this.host.dropped(this, out.msg, 0, refused);
         if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
@@ -206,9 +221,27 @@ export class Session {
 
   /** Drops everything queued and in flight (session ended or clean start). */
   clearMessages(): void {
+    for (const out of this.queue) this.release(out);
+    for (const out of this.inflight.values()) this.release(out);
     this.queue.clear();
     this.inflight.clear();
     this.incomingQoS2.clear();
+  }
+
+  /** Puts a stored inbox entry back (restart recovery): queued, or in flight with its packet id. */
+  restoreOutbound(out: Outbound): void {
+    this.host.held(this, sizeOf(out.msg));
+    if (out.state === OutState.Queued || out.packetId === 0 || this.inflight.has(out.packetId)) {
+      out.state = OutState.Queued;
+      this.queue.push(out);
+    } else {
+      this.inflight.set(out.packetId, out);
+    }
+  }
+
+  /** Memory accounting when an outbound leaves the session. */
+  private release(out: Outbound): void {
+    this.host.held(this, -sizeOf(out.msg));
   }
 
   /** Gives queued and in-flight messages of shared groups to other members (QoS 2 already released stays). */
@@ -222,6 +255,7 @@ export class Session {
       this.queue.removeWhere((out) => {
         if (!out.group) return false;
         (moved ??= []).push(out);
+        this.release(out);
         if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
         return true;
       });
@@ -230,6 +264,7 @@ export class Session {
   }
 
   private send(out: Outbound, link: SessionLink, fresh: boolean): Promise<void> | undefined {
+    if (fresh) this.host.held(this, sizeOf(out.msg));
     const packetId = this.allocatePacketId();
     out.packetId = packetId;
     out.state = OutState.Published;
@@ -252,10 +287,12 @@ export class Session {
         return undefined;
       }
       const oldest = this.queue.shift()!;
+      this.release(oldest);
       this.dropStored(oldest, 'queue-full');
     }
     out.msg.own();
     this.queue.push(out);
+    this.host.held(this, sizeOf(out.msg));
     return this.store(out);
   }
 
@@ -274,6 +311,7 @@ export class Session {
 
   private complete(out: Outbound, drain = true): void {
     this.inflight.delete(out.packetId);
+    this.release(out);
     if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
     if (drain && this.queue.length > 0) this.drain();
   }

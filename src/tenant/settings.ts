@@ -7,6 +7,7 @@ import { z } from 'zod';
 const u16 = z.number().int().min(0).max(65535);
 const u32 = z.number().int().min(0).max(4_294_967_295);
 const positive = z.number().int().min(1);
+const quota = z.number().min(0).default(0);
 
 export const tenantSettingsSchema = z
   .object({
@@ -63,6 +64,36 @@ export const tenantSettingsSchema = z
     connectTimeout: positive.max(3600).default(10),
     /** Outgoing QoS 1/2 window towards MQTT 3.1/3.1.1 clients (MQTT 5 clients state their own). */
     maxInflightOut: positive.max(65535).default(32),
+
+    // Quotas of the tenant as a whole (0: unlimited), enforced by the resource throttler.
+    /** Concurrent connections (CONNACK 0x97 beyond). */
+    maxConnections: quota,
+    /** New connections per second (CONNACK 0x9F beyond). */
+    maxConnectsPerSecond: quota,
+    /** Bytes of messages held in memory for the tenant's sessions (queued and in flight). */
+    maxSessionMemory: quota,
+    /** Persistent sessions (CONNACK 0x97 for a new one beyond). */
+    maxPersistentSessions: quota,
+    /** Bytes queued for persistent sessions (messages beyond are dropped). */
+    maxPersistentSessionBytes: quota,
+    /** Subscriptions of transient sessions, of persistent sessions, shared memberships (SUBACK 0x97 beyond). */
+    maxTransientSubscriptions: quota,
+    maxPersistentSubscriptions: quota,
+    maxSharedSubscriptions: quota,
+    /** SUBSCRIBE and UNSUBSCRIBE filters per second (0x97 beyond). */
+    maxSubscribesPerSecond: quota,
+    /** Retained topics and bytes; retained publishes per second (PUBACK 0x97 beyond: delivered, not retained). */
+    maxRetainedTopics: quota,
+    maxRetainedBytes: quota,
+    maxRetainedPublishesPerSecond: quota,
+    /** Retained messages sent on subscribe per second (beyond, none are sent). */
+    maxRetainedMatchesPerSecond: quota,
+    /** Inbound bytes per second of all the tenant's connections (beyond, sockets pause). */
+    maxInboundBytesPerSecond: quota,
+    /** Bytes delivered per second to the tenant's subscribers (beyond, its publishers pause). */
+    maxFanoutBytesPerSecond: quota,
+    /** Share of the broker under saturation, relative to other tenants. */
+    fairnessWeight: z.number().min(0.01).max(1000).default(1),
   })
   .strict();
 

@@ -4,6 +4,7 @@
  * lookup that crosses tenants.
  */
 import type { DropReason } from '../plugins/events';
+import type { ResourceType } from '../plugins/types';
 import type { Message } from '../routing/message';
 import { SubscriptionTable } from '../routing/subscription-table';
 import type { Outbound } from '../session/outbound';
@@ -11,6 +12,7 @@ import type { Session, SessionHost, SessionPersistence } from '../session/sessio
 import type { SharedGroup } from '../session/subscription';
 import type { TenantSettings } from './settings';
 import { TenantUsage } from './usage';
+import type { FairTenant, Pausable } from './fair-scheduler';
 
 /** What a tenant needs from the broker around it. */
 export interface TenantServices {
@@ -19,12 +21,19 @@ export interface TenantServices {
   dropped(tenantId: string, session: Session, msg: Message, qos: number, reason: DropReason): void;
   redispatch(group: SharedGroup, out: Outbound, leaving: Session): void;
   readonly persistence: SessionPersistence | undefined;
+  /** Quota decisions; `plugin` is true when a throttler plugin decides (then every check asks it). */
+  readonly quotas: { allows(tenant: Tenant, resource: ResourceType, clientId?: string): boolean; readonly plugin: boolean };
 }
 
-export class Tenant implements SessionHost {
+export class Tenant implements SessionHost, FairTenant {
   readonly subscriptions = new SubscriptionTable();
   readonly sessions = new Map<string, Session>();
   readonly usage = new TenantUsage();
+  /** Live connections of this tenant (fair scheduling pauses them together). */
+  readonly connections = new Set<Pausable>();
+  fairBytes = 0;
+  fairAllowance = Infinity;
+  fairPaused = false;
 
   constructor(
     readonly id: string,
@@ -69,8 +78,21 @@ export class Tenant implements SessionHost {
     this.services.redispatch(group, out, leaving);
   }
 
+  admit(session: Session, _bytes: number): boolean {
+    const q = this.services.quotas;
+    const s = this.settings;
+    if (!q.plugin && s.maxSessionMemory === 0 && (s.maxPersistentSessionBytes === 0 || !session.persistent)) return true;
+    if (!q.allows(this, 'sessionMemory', session.clientId)) return false;
+    return !session.persistent || q.allows(this, 'persistentSessionBytes', session.clientId);
+  }
+
+  held(session: Session, delta: number): void {
+    this.usage.sessionBytes += delta;
+    if (session.persistent) this.usage.persistentSessionBytes += delta;
+  }
+
   /** Whether nothing of this tenant is left in memory. */
   get idle(): boolean {
-    return this.sessions.size === 0 && this.usage.connections === 0;
+    return this.sessions.size === 0 && this.usage.connections === 0 && this.connections.size === 0;
   }
 }

@@ -1,0 +1,131 @@
+/**
+ * Fair sharing of the broker between tenants under saturation.
+ *
+ * Every interval the scheduler measures how busy the event loop was (event-loop utilization) and
+ * how many inbound bytes each tenant brought. While the loop is saturated and more than one tenant
+ * is active, the bytes the loop can take per interval (estimated from what it just did) are shared
+ * among the active tenants by weight, max-min fair: a tenant that needs less than its share keeps
+ * what it needs and the rest goes to the others. A tenant that uses up its allowance has every one
+ * of its sockets paused until the next interval. Pausing is TCP backpressure: nothing is lost, the flooding tenant
+ * just slows down, and a tenant within its share is never paused — so it keeps its latency.
+ */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+
+/** What the scheduler needs of a connection. */
+export interface Pausable {
+  pauseForFairness(): void;
+  resumeFromFairness(): void;
+}
+
+/** What the scheduler keeps per tenant. */
+export interface FairTenant {
+  readonly id: string;
+  /** Inbound bytes this interval. */
+  fairBytes: number;
+  /** Bytes it may bring this interval before it is paused (Infinity when not enforcing). */
+  fairAllowance: number;
+  /** Whether its sockets are paused until the next interval. */
+  fairPaused: boolean;
+  readonly connections: Set<Pausable>;
+  readonly settings: { fairnessWeight: number };
+}
+
+export interface FairSchedulerOptions {
+  intervalMs: number;
+  /** Event-loop utilization above which the broker counts as saturated. */
+  targetUtilization: number;
+}
+
+export class FairScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private last: EventLoopUtilization = performance.eventLoopUtilization();
+  private active: FairTenant[] = [];
+  private readonly seen = new Set<FairTenant>();
+  /** Bytes per interval the loop can take at the target utilization (smoothed). */
+  private capacity = 0;
+  /** Tenants with a finite allowance, to reset when enforcement stops. */
+  private limited: FairTenant[] = [];
+  /** Intervals in which some tenant was paused (for metrics and tests). */
+  enforcedIntervals = 0;
+  /** Times a tenant was paused. */
+  pauses = 0;
+
+  constructor(private readonly options: FairSchedulerOptions = { intervalMs: 20, targetUtilization: 0.85 }) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const t of this.seen) this.resume(t);
+  }
+
+  /** Called for every chunk a connection reads. */
+  onInbound(tenant: FairTenant, bytes: number): void {
+    if (tenant.fairBytes === 0) this.seen.add(tenant);
+    tenant.fairBytes += bytes;
+    if (tenant.fairBytes > tenant.fairAllowance && !tenant.fairPaused) {
+      tenant.fairPaused = true;
+      this.pauses++;
+      for (const c of tenant.connections) c.pauseForFairness();
+    }
+  }
+
+  /** One interval ends: measure, decide the shares of the next one, resume everyone. */
+  tick(): void {
+    const now = performance.eventLoopUtilization();
+    const elu = performance.eventLoopUtilization(now, this.last).utilization;
+    this.last = now;
+    let total = 0;
+    let weights = 0;
+    let paused = false;
+    this.active = [];
+    for (const t of this.seen) {
+      if (t.fairBytes > 0) {
+        this.active.push(t);
+        total += t.fairBytes;
+        weights += t.settings.fairnessWeight;
+      }
+      if (t.fairPaused) paused = true;
+      this.resume(t);
+      t.fairBytes = 0;
+    }
+    this.seen.clear();
+    if (paused) this.enforcedIntervals++;
+    const target = this.options.targetUtilization;
+    if (total > 0 && elu > 0.05) {
+      const estimate = (total / elu) * target;
+      this.capacity = this.capacity === 0 ? estimate : this.capacity * 0.7 + estimate * 0.3;
+    }
+    for (const t of this.limited) t.fairAllowance = Infinity;
+    this.limited = [];
+    // Enforce only when it matters: several tenants compete and the loop is (nearly) saturated.
+    const competing = this.active.length >= 2;
+    if (competing && (elu >= target || (paused && elu >= target * 0.8))) this.share(weights);
+  }
+
+  /** Max-min fair allowances for the next interval from this interval's demand. */
+  private share(weights: number): void {
+    const byDemand = this.active.sort((a, b) => a.fairBytes / a.settings.fairnessWeight - b.fairBytes / b.settings.fairnessWeight);
+    let remaining = this.capacity;
+    let w = weights;
+    for (const t of byDemand) {
+      const weight = t.settings.fairnessWeight;
+      const fair = (remaining * weight) / w;
+      t.fairAllowance = Math.max(fair, 1);
+      this.limited.push(t);
+      if (t.fairBytes < fair) {
+        remaining -= t.fairBytes;
+        w -= weight;
+      }
+    }
+  }
+
+  private resume(t: FairTenant): void {
+    if (!t.fairPaused) return;
+    t.fairPaused = false;
+    for (const c of t.connections) c.resumeFromFairness();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Per-tenant quotas: the built-in throttler that enforces the configured limits, and the one place
+ * the broker asks "may this tenant have more of X?" — through a throttler plugin when one is
+ * configured (a failing plugin falls back to the failure policy). A refusal emits `quota.exceeded`.
+ */
+import type { PluginGuard } from '../plugins/guard';
+import type { EventBus } from '../plugins/event-bus';
+import type { ResourceThrottler, ResourceType } from '../plugins/types';
+import type { RetainStore } from '../retain/retain-store';
+import type { TenantSettings } from './settings';
+import type { Tenant } from './tenant';
+import type { TenantRegistry } from './tenant-registry';
+
+/** The setting that limits each resource. */
+export const QUOTA_SETTING: Record<ResourceType, keyof TenantSettings> = {
+  connections: 'maxConnections',
+  connectRate: 'maxConnectsPerSecond',
+  sessionMemory: 'maxSessionMemory',
+  persistentSessions: 'maxPersistentSessions',
+  persistentSessionBytes: 'maxPersistentSessionBytes',
+  transientSubscriptions: 'maxTransientSubscriptions',
+  persistentSubscriptions: 'maxPersistentSubscriptions',
+  sharedSubscriptions: 'maxSharedSubscriptions',
+  subscribeRate: 'maxSubscribesPerSecond',
+  retainedTopics: 'maxRetainedTopics',
+  retainedBytes: 'maxRetainedBytes',
+  retainedPublishRate: 'maxRetainedPublishesPerSecond',
+  retainedMatchRate: 'maxRetainedMatchesPerSecond',
+  inboundBytesRate: 'maxInboundBytesPerSecond',
+  fanoutBytesRate: 'maxFanoutBytesPerSecond',
+};
+
+/** Enforces the limits in each tenant's settings against its usage (0 is unlimited). */
+export class BuiltinThrottler implements ResourceThrottler {
+  constructor(
+    private readonly tenants: TenantRegistry,
+    private readonly retained: RetainStore,
+    private readonly now: () => number,
+  ) {}
+
+  hasResource(tenantId: string, resource: ResourceType): boolean {
+    const t = this.tenants.find(tenantId);
+    if (!t) return true;
+    const limit = t.settings[QUOTA_SETTING[resource]] as number;
+    if (!limit) return true;
+    return usedOf(t, resource, this.retained, this.now()) < limit;
+  }
+}
+
+function usedOf(t: Tenant, resource: ResourceType, retained: RetainStore, now: number): number {
+  const u = t.usage;
+  switch (resource) {
+    case 'connections':
+      return u.connections;
+    case 'connectRate':
+      return u.rates.connects.current(now);
+    case 'sessionMemory':
+      return u.sessionBytes;
+    case 'persistentSessions':
+      return u.persistentSessions;
+    case 'persistentSessionBytes':
+      return u.persistentSessionBytes;
+    case 'transientSubscriptions':
+      return u.transientSubscriptions;
+    case 'persistentSubscriptions':
+      return u.persistentSubscriptions;
+    case 'sharedSubscriptions':
+      return u.sharedSubscriptions;
+    case 'subscribeRate':
+      return u.rates.subscribes.current(now);
+    case 'retainedTopics':
+      return retained.usage(t.id).topics;
+    case 'retainedBytes':
+      return retained.usage(t.id).bytes;
+    case 'retainedPublishRate':
+      return u.rates.retainedPublishes.current(now);
+    case 'retainedMatchRate':
+      return u.rates.retainedMatches.current(now);
+    case 'inboundBytesRate':
+      return u.rates.inboundBytes.current(now);
+    case 'fanoutBytesRate':
+      return u.rates.fanoutBytes.current(now);
+  }
+}
+
+export class Quotas {
+  constructor(
+    private readonly throttler: ResourceThrottler,
+    private readonly guard: PluginGuard,
+    private readonly events: EventBus,
+    private readonly onFailure: 'deny' | 'allow',
+    /** Whether the throttler is a plugin (guarded) or the built-in one (trusted). */
+    readonly plugin: boolean,
+  ) {}
+
+  /** Whether `tenant` may have more of `resource`; a refusal is reported as an event. */
+  allows(tenant: Tenant, resource: ResourceType, clientId?: string): boolean {
+    let ok: boolean;
+    if (this.plugin) {
+      const r = this.guard.call('throttler.hasResource', () => this.throttler.hasResource(tenant.id, resource));
+      // Throttlers are synchronous: a promise is a broken plugin.
+      ok = r instanceof Promise ? this.onFailure === 'allow' : r.ok ? r.value !== false : this.onFailure === 'allow';
+    } else {
+      ok = this.throttler.hasResource(tenant.id, resource);
+    }
+    if (!ok && this.events.enabled) {
+      const limit = tenant.settings[QUOTA_SETTING[resource]] as number;
+      this.events.emit({ type: 'quota.exceeded', tenantId: tenant.id, clientId, quota: resource, limit });
+    }
+    return ok;
+  }
+}
