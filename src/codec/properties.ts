@@ -203,7 +203,13 @@ function readValue(r: Reader, id: number, p: Properties): void {
     case 0x1f: p.reasonString = r.utf8(); break;
     case 0x21: p.receiveMaximum = nonZero(r, id, r.u16()); break;
     case 0x22: p.topicAliasMaximum = r.u16(); break;
-    case 0x23: p.topicAlias = nonZero(r, id, r.u16()); break;
+    case 0x23: {
+      // [MQTT-3.3.2-8] Topic Alias 0 is answered with 0x94 Topic Alias invalid, not a plain protocol error.
+      const alias = r.u16();
+      if (alias === 0 && r.err === undefined) r.fail('RTK_DECODE_PROPERTY_VALUE', 0x94, '0x23 = 0');
+      p.topicAlias = alias;
+      break;
+    }
     case 0x24: p.maximumQoS = flag(r, id); break;
     case 0x25: p.retainAvailable = flag(r, id); break;
     case 0x26: {

@@ -84,6 +84,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private pubRate: RateWindow | undefined;
   private throttled = false;
   private fairPaused = false;
+  /** A decode error met while earlier packets were still held: reported once they are handled. */
+  private pendingError: DecodeError | undefined;
   private throttleTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
@@ -388,7 +390,14 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         this.dispatch(held[i]!);
       }
     }
-    if (this.blocked === 0) this.resumeIfFree();
+    if (this.blocked > 0) return;
+    const err = this.pendingError;
+    if (err !== undefined && this.state === ConnState.Connected) {
+      this.pendingError = undefined;
+      this.closeWith(err.reasonCode, true, err.message);
+      return;
+    }
+    this.resumeIfFree();
   }
 
   // ---- Output ------------------------------------------------------------------------------
@@ -499,8 +508,19 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   private onDecodeError(err: DecodeError): void {
     this.ctx.log.debug({ clientId: this.clientId, address: this.remoteAddress, code: err.code }, err.message);
-    if (this.state === ConnState.AwaitingConnect || this.state === ConnState.Authenticating) {
+    if (this.state === ConnState.AwaitingConnect) {
       this.refuse(err.reasonCode, err.message, this.decoder.protocolVersion);
+      return;
+    }
+    if (this.blocked > 0) {
+      // [4.13.1] the CONNECT itself was fine: answer it, handle what came before the bad packet,
+      // then report the bad packet with DISCONNECT.
+      this.pendingError = err;
+      return;
+    }
+    if (this.state === ConnState.Authenticating) {
+      // Waiting for the client's AUTH in an enhanced-authentication exchange.
+      this.refuse(err.reasonCode, err.message, this.protocolVersion);
       return;
     }
     this.closeWith(err.reasonCode, true, err.message);

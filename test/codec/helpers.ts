@@ -103,7 +103,7 @@ function setOrDelete<T extends object, K extends keyof T>(obj: T, key: K, value:
 /**
  * The form a packet has after a trip through the wire in `version`: MQTT 5 fields dropped before 5,
  * empty properties dropped, a Success reason code without properties dropped (short forms), QoS 0
- * without packet id, Buffers as plain Buffers. Decoded packets and sent packets are compared in this
+ * without packet id or DUP, Buffers as plain Buffers. Decoded packets and sent packets are compared in this
  * form, so "absent" and "default" are the same thing.
  */
 export function normalise(packet: Packet, version: ProtocolVersion): Packet {
@@ -118,7 +118,10 @@ export function normalise(packet: Packet, version: ProtocolVersion): Packet {
       for (const k of ['will', 'username', 'password'] as const) if (p[k] === undefined) delete p[k];
       break;
     case 3:
-      if (p.qos === 0) delete p.packetId;
+      if (p.qos === 0) {
+        delete p.packetId;
+        p.dup = false;
+      }
       break;
     case 4: case 5: case 6: case 7: case 14: case 15: {
       const rc = p.reasonCode ?? 0;

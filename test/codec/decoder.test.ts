@@ -1,0 +1,155 @@
+/**
+ * PacketDecoder behaviour beyond single packets: halting, protocol version changes, buffered bytes,
+ * and decodeOne.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  PacketDecoder,
+  decodeOne,
+  isDecodeError,
+  type Packet,
+  type PacketSink,
+} from '../../src/codec/index';
+import { CollectingSink, decodeChunks, hex } from './helpers';
+
+const MQTT = '00 04 4d 51 54 54';
+const CONNECT_V5 = `10 0d ${MQTT} 05 02 00 3c 00 00 00`;
+const CONNECT_V3 = `10 0e 00 06 4d 51 49 73 64 70 03 02 00 3c 00 00`;
+// PUBLISH QoS 0, topic 't', MQTT 5: property block with Topic Alias 2, payload 'x'
+const PUBLISH_V5 = '30 08 00 01 74 03 23 00 02 78';
+
+describe('protocol version', () => {
+  test('defaults to 4 and follows a valid CONNECT', () => {
+    const sink = new CollectingSink();
+    const decoder = new PacketDecoder(sink);
+    assert.equal(decoder.protocolVersion, 4);
+    assert.equal(decoder.push(hex(CONNECT_V5 + PUBLISH_V5)), undefined);
+    assert.equal(decoder.protocolVersion, 5);
+    assert.deepEqual(sink.packets[1], {
+      type: 3, topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: 2 },
+    });
+    assert.equal(decoder.push(hex(CONNECT_V3)), undefined);
+    assert.equal(decoder.protocolVersion, 3);
+  });
+
+  test('the same PUBLISH bytes mean something else in 3.1.1 (no property block)', () => {
+    const run = decodeChunks([hex(PUBLISH_V5)], 4);
+    assert.equal(run.error, undefined);
+    assert.deepEqual((run.packets[0] as { payload: Buffer }).payload, hex('03 23 00 02 78'));
+  });
+
+  test('is set from a CONNECT whose level is valid even if the rest is malformed', () => {
+    const run = decodeChunks([hex(`10 0d ${MQTT} 05 03 00 3c 00 00 00`)], 4); // reserved flag set
+    assert.equal(run.error?.code, 'RTK_DECODE_CONNECT_FLAGS');
+    assert.equal(run.decoder.protocolVersion, 5);
+    const bad = decodeChunks([hex(`10 0d ${MQTT} 05 02 00 3c 00 00 05`)], 4); // truncated
+    assert.equal(bad.error?.code, 'RTK_DECODE_TRUNCATED');
+    assert.equal(bad.decoder.protocolVersion, 5);
+  });
+
+  test('is not set from a CONNECT with an unknown name or level', () => {
+    const run = decodeChunks([hex(`10 0c 00 04 4d 51 54 58 05 02 00 3c 00 00`)], 4);
+    assert.equal(run.error?.code, 'RTK_DECODE_PROTOCOL_NAME');
+    assert.equal(run.decoder.protocolVersion, 4);
+    const level = decodeChunks([hex(`10 0c ${MQTT} 03 02 00 3c 00 00`)], 5);
+    assert.equal(level.decoder.protocolVersion, 5);
+  });
+
+  test('a CONNECT too large to buffer still gives its version when its start is at hand', () => {
+    const run = decodeChunks([hex(`10 ff 7f ${MQTT} 05 02`)], 4, 1000);
+    assert.equal(run.error?.code, 'RTK_DECODE_PACKET_TOO_LARGE');
+    assert.equal(run.decoder.protocolVersion, 5);
+    const split = decodeChunks([hex('10 ff 7f 00')], 4, 1000);
+    assert.equal(split.error?.code, 'RTK_DECODE_PACKET_TOO_LARGE');
+    assert.equal(split.decoder.protocolVersion, 4);
+  });
+});
+
+describe('halt', () => {
+  class HaltingSink implements PacketSink {
+    readonly packets: Packet[] = [];
+    decoder: PacketDecoder | undefined;
+    constructor(private readonly after: number) {}
+    onPacket(packet: Packet): void {
+      this.packets.push(packet);
+      if (this.packets.length === this.after) this.decoder?.halt();
+    }
+  }
+
+  test('from inside onPacket stops after the current packet; later pushes do nothing', () => {
+    const sink = new HaltingSink(2);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    assert.equal(decoder.push(hex('c0 00 d0 00 c0 00 d0 00')), undefined);
+    assert.deepEqual(sink.packets.map((p) => p.type), [12, 13]);
+    assert.equal(decoder.push(hex('c0 00')), undefined);
+    assert.equal(sink.packets.length, 2);
+  });
+
+  test('on a packet completed across chunks', () => {
+    const sink = new HaltingSink(1);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    assert.equal(decoder.push(hex('30 05 00 01')), undefined);
+    assert.equal(decoder.push(hex('74 68 69 c0 00')), undefined);
+    assert.equal(sink.packets.length, 1);
+  });
+
+  test('an error after a halt is not reported', () => {
+    const sink = new HaltingSink(1);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    assert.equal(decoder.push(hex('c0 00 00 00')), undefined);
+  });
+});
+
+describe('buffering', () => {
+  test('bufferedBytes counts the incomplete packet, header included', () => {
+    const sink = new CollectingSink();
+    const decoder = new PacketDecoder(sink);
+    assert.equal(decoder.bufferedBytes, 0);
+    decoder.push(hex('c0 00 30'));
+    assert.equal(decoder.bufferedBytes, 1);
+    decoder.push(hex('85'));
+    assert.equal(decoder.bufferedBytes, 2);
+    decoder.push(hex('01 00 01'));
+    assert.equal(decoder.bufferedBytes, 5);
+    decoder.push(Buffer.alloc(131, 0x61));
+    assert.equal(decoder.bufferedBytes, 0);
+    assert.equal(sink.packets.length, 2);
+    assert.equal((sink.packets[1] as { topic: string }).topic, 'a');
+  });
+
+  test('packets before an error are delivered, the error stops the rest', () => {
+    const run = decodeChunks([hex('c0 00 d0 00 00 00 c0 00')], 4);
+    assert.deepEqual(run.packets.map((p) => p.type), [12, 13]);
+    assert.equal(run.error?.code, 'RTK_DECODE_PACKET_TYPE');
+  });
+
+  test('an empty chunk changes nothing', () => {
+    const run = decodeChunks([hex('30'), Buffer.alloc(0), hex('02 00'), Buffer.alloc(0), hex('00')], 4);
+    assert.equal(run.error, undefined);
+    assert.equal(run.packets.length, 1);
+  });
+});
+
+describe('decodeOne', () => {
+  test('decodes one whole packet', () => {
+    assert.deepEqual(decodeOne(hex('40 02 00 05'), 4), { type: 4, packetId: 5 });
+  });
+
+  test('reports missing and extra bytes', () => {
+    const short = decodeOne(hex('40 02 00'), 4);
+    assert.ok(isDecodeError(short) && short.code === 'RTK_DECODE_TRUNCATED');
+    const long = decodeOne(hex('40 02 00 05 c0 00'), 4);
+    assert.ok(isDecodeError(long) && long.code === 'RTK_DECODE_TRAILING_BYTES');
+    const empty = decodeOne(Buffer.alloc(0), 4);
+    assert.ok(isDecodeError(empty) && empty.code === 'RTK_DECODE_TRUNCATED');
+  });
+
+  test('applies maxPacketSize', () => {
+    const big = decodeOne(hex('40 02 00 05'), 4, 3);
+    assert.ok(isDecodeError(big) && big.code === 'RTK_DECODE_PACKET_TOO_LARGE' && big.reasonCode === 0x95);
+  });
+});
