@@ -3,7 +3,7 @@
  * subject CN or a subject alternative name, the tenant from the subject O or OU, from a URI SAN
  * with a given prefix (e.g. `urn:ratatosk:tenant:acme`), or is fixed.
  *
- * Answers: no certificate: no opinion (skip). A certificate that does not chain to the listener's
+ * Answers: no certificate (or MQTT 5 enhanced authentication): no opinion (skip). A certificate that does not chain to the listener's
  * CA while `requireAuthorized` is on: 0x86 (the credential is bad). A trusted certificate without
  * the field that names the user or the tenant: 0x87 (the credential is good but grants nothing).
  */
@@ -71,7 +71,8 @@ export class CertAuthProvider implements AuthProvider {
 
   authenticate(req: AuthRequest): AuthResult {
     const cert = req.conn.certificate;
-    if (!cert) return { ok: 'skip' };
+    // No certificate, or MQTT 5 enhanced authentication (another provider's method): no opinion.
+    if (!cert || req.authMethod !== undefined) return { ok: 'skip' };
     if (this.options.requireAuthorized && !cert.authorized) {
       return { ok: false, reasonCode: ReasonCode.BadUserNameOrPassword, reasonString: 'client certificate not trusted' };
     }

@@ -161,9 +161,9 @@ export class FileAuthProvider implements AuthProvider {
     private readonly options: Omit<FileAuthOptions, 'path'>,
     private readonly ctx: PluginContext,
   ) {
+    this.fingerprint = stampSync(path);
     this.db = loadUsersFile(path);
     if (options.reloadSeconds > 0) {
-      this.fingerprint = stampSync(path);
       this.timer = setInterval(() => void this.reload(), options.reloadSeconds * 1000);
       this.timer.unref();
     }

@@ -14,8 +14,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { authProviderSchema } from '../config/schema';
-import { ErrorCodes, RatatoskError } from '../errors';
-import { parseOptions } from '../plugins/collectors/options';
+import { RatatoskError } from '../errors';
+import { detailOf, loadNamed, parseOptions } from '../plugins/collectors/options';
 import { loadPlugin } from '../plugins/loader';
 import type { AuthProvider, PluginContext } from '../plugins/types';
 import { certAuthOptionsSchema, CertAuthProvider } from './cert-auth';
@@ -62,16 +62,10 @@ export async function createAuthProvider(config: AuthProviderConfig, ctx: Plugin
     case 'cert':
       return new CertAuthProvider(parseOptions(certAuthOptionsSchema, raw, where));
     case 'plugin':
-      return loadPlugin<AuthProvider>(parseOptions(pluginProviderOptionsSchema, raw, where), ctx, baseDir);
+      return loadNamed(loadPlugin<AuthProvider>(parseOptions(pluginProviderOptionsSchema, raw, where), ctx, baseDir), where);
     default:
       throw new RatatoskError('RTK_CONFIG_INVALID', `${where}.type: unknown provider type '${type}' (one of ${BUILTIN_PROVIDER_TYPES.join(', ')})`);
   }
-}
-
-/** The message of an error without the generic text of its code. */
-function detailOf(err: RatatoskError): string {
-  const generic = `${ErrorCodes[err.code]}: `;
-  return err.message.startsWith(generic) ? err.message.slice(generic.length) : err.message;
 }
 
 /** Every provider of `auth.providers`, in order. If one cannot be built, those built are closed. */

@@ -17,7 +17,7 @@ import type { Pausable } from '../tenant/fair-scheduler';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
 import type { Message } from '../routing/message';
-import type { Session } from '../session/session';
+import type { BackpressureWaiter, Session } from '../session/session';
 import type { SessionOwner } from '../session/session-manager';
 import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../tenant/settings';
 import type { Tenant } from '../tenant/tenant';
@@ -32,6 +32,9 @@ import { ownEncoding, sharedEncoding, writeEncoded } from './publish-encoder';
 import { connackReturnCode } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
+/** Longest a publisher waits for a slow subscriber before it is read again (and re-checked). */
+const BACKPRESSURE_MAX_MS = 100;
+
 export const ConnState = {
   AwaitingConnect: 0,
   Authenticating: 1,
@@ -40,7 +43,7 @@ export const ConnState = {
 } as const;
 export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
 
-export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable {
+export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter {
   state: ConnStateCode = ConnState.AwaitingConnect;
   readonly decoder: PacketDecoder;
   protocolVersion: ProtocolVersion = 4;
@@ -84,6 +87,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private pubRate: RateWindow | undefined;
   private throttled = false;
   private fairPaused = false;
+  private heldBack = false;
+  private backpressureTimer: NodeJS.Timeout | undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
   private throttleTimer: NodeJS.Timeout | undefined;
@@ -204,6 +209,23 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     return false;
   }
 
+  /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
+  pauseForBackpressure(): void {
+    if (this.heldBack || this.state === ConnState.Closed) return;
+    this.heldBack = true;
+    this.transport.pause();
+    // Never wait forever on a subscriber that stalls: resume after a bound and re-check then.
+    this.backpressureTimer = setTimeout(() => this.resumeFromBackpressure(), BACKPRESSURE_MAX_MS);
+  }
+
+  resumeFromBackpressure(): void {
+    if (!this.heldBack) return;
+    this.heldBack = false;
+    if (this.backpressureTimer) clearTimeout(this.backpressureTimer);
+    this.backpressureTimer = undefined;
+    this.resumeIfFree();
+  }
+
   pauseForFairness(): void {
     if (this.fairPaused || this.state === ConnState.Closed) return;
     this.fairPaused = true;
@@ -217,7 +239,9 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   private resumeIfFree(): void {
-    if (this.blocked === 0 && !this.throttled && !this.fairPaused && this.state !== ConnState.Closed) this.transport.resume();
+    if (this.blocked === 0 && !this.throttled && !this.fairPaused && !this.heldBack && this.state !== ConnState.Closed) {
+      this.transport.resume();
+    }
   }
 
   /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
@@ -576,6 +600,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.authExchange = undefined;
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.backpressureTimer) clearTimeout(this.backpressureTimer);
     this.ctx.connections.delete(this);
     const tenant = this.tenant;
     const session = this.session;

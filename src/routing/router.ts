@@ -18,6 +18,8 @@ export interface RouteResult {
   matched: number;
   /** Resolves when the message is durable for every persistent session it reached; undefined if none. */
   durable: Promise<void> | undefined;
+  /** The connected session with the longest queue it went to (the slowest live subscriber), if any queued. */
+  slowest: Session | undefined;
 }
 
 export class Router {
@@ -28,11 +30,13 @@ export class Router {
   route(table: SubscriptionTable, msg: Message): RouteResult {
     const entries = table.match(msg.topic);
     const n = entries.length;
-    if (n === 0) return { matched: 0, durable: undefined };
+    this.backlog = 0;
+    this.slowest = undefined;
+    if (n === 0) return { matched: 0, durable: undefined, slowest: undefined };
     if (n === 1) {
       const entry = entries[0]!;
       const p = entry.kind === 'group' ? this.toGroup(entry, msg, undefined) : this.toOne(entry, msg);
-      return { matched: p === null ? 0 : 1, durable: p ?? undefined };
+      return { matched: p === null ? 0 : 1, durable: p ?? undefined, slowest: this.slowest };
     }
     const mark = ++this.mark;
     const scratch = this.scratch;
@@ -66,10 +70,22 @@ export class Router {
       const s = scratch[i]!;
       const p = s.deliver(msg, s.routeQoS, s.routeRetain, s.routeSubIds, undefined);
       if (p) this.pending.push(p);
+      this.noteBacklog(s);
     }
     matched += scratch.length;
     scratch.length = 0;
-    return { matched, durable: this.collect() };
+    return { matched, durable: this.collect(), slowest: this.slowest };
+  }
+
+  private backlog = 0;
+  private slowest: Session | undefined = undefined;
+
+  private noteBacklog(s: Session): void {
+    const q = s.queue.length;
+    if (q > this.backlog && s.link !== undefined) {
+      this.backlog = q;
+      this.slowest = s;
+    }
   }
 
   /** Gives a message another member of its group after its member left (or back to it if it is the only one). */
@@ -86,7 +102,9 @@ export class Router {
     if (sub.noLocal && sub.session.clientId === msg.origin) return null;
     const qos = (sub.qos < msg.qos ? sub.qos : msg.qos) as QoS;
     const subIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
-    return sub.session.deliver(msg, qos, sub.retainAsPublished && msg.retain, subIds, undefined);
+    const p = sub.session.deliver(msg, qos, sub.retainAsPublished && msg.retain, subIds, undefined);
+    this.noteBacklog(sub.session);
+    return p;
   }
 
   /** One member of a shared group: null when the group has no member to take it. */
@@ -95,7 +113,9 @@ export class Router {
     if (!member) return null;
     const qos = (member.qos < msg.qos ? member.qos : msg.qos) as QoS;
     const subIds = member.subscriptionId !== undefined ? [member.subscriptionId] : undefined;
-    return member.session.deliver(msg, qos, member.retainAsPublished && msg.retain, subIds, group);
+    const p = member.session.deliver(msg, qos, member.retainAsPublished && msg.retain, subIds, group);
+    this.noteBacklog(member.session);
+    return p;
   }
 
   private collect(): Promise<void> | undefined {

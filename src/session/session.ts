@@ -48,6 +48,11 @@ export interface SessionPersistence {
   sessionEnded(session: Session): void;
 }
 
+/** A publisher paused until a subscriber's queue drains. */
+export interface BackpressureWaiter {
+  resumeFromBackpressure(): void;
+}
+
 /** Bytes a held message is charged for (payload, topic and bookkeeping). */
 export function sizeOf(msg: Message): number {
   return msg.payload.length + msg.topic.length + 64;
@@ -73,6 +78,9 @@ export class Session {
   /** Sequence of the last outbound stored in the durable inbox. */
   lastSeq = 0;
   private nextPacketId = 1;
+
+  /** Publishers paused because this session fell behind; woken when its queue has drained. */
+  private waiters: BackpressureWaiter[] | undefined = undefined;
 
   // Scratch space of the router while it merges overlapping subscriptions of one publish.
   routeMark = 0;
@@ -184,6 +192,7 @@ export class Session {
     this.link = undefined;
     this.disconnectedAt = now;
     this.releaseShared();
+    this.wakeWaiters();
   }
 
   /** Sends queued messages while the window and the socket allow. */
@@ -212,6 +221,25 @@ export class Session {
       this.queue.shift();
       this.send(out, link, false);
     }
+    if (this.waiters !== undefined && this.queue.length * 4 <= this.host.inboxSize()) this.wakeWaiters();
+  }
+
+  /**
+   * Pauses `waiter` until this session's queue is down to a quarter of the inbox (or the session
+   * goes away). Returns false when there is no need to wait.
+   */
+  holdBack(waiter: BackpressureWaiter): boolean {
+    if (this.link === undefined || this.queue.length * 2 <= this.host.inboxSize()) return false;
+    const w = (this.waiters ??= []);
+    if (!w.includes(waiter)) w.push(waiter);
+    return true;
+  }
+
+  private wakeWaiters(): void {
+    const w = this.waiters;
+    if (w === undefined) return;
+    this.waiters = undefined;
+    for (let i = 0; i < w.length; i++) w[i]!.resumeFromBackpressure();
   }
 
   /** Number of queued plus in-flight messages. */
@@ -221,6 +249,7 @@ export class Session {
 
   /** Drops everything queued and in flight (session ended or clean start). */
   clearMessages(): void {
+    this.wakeWaiters();
     for (const out of this.queue) this.release(out);
     for (const out of this.inflight.values()) this.release(out);
     this.queue.clear();

@@ -63,7 +63,7 @@ export const tenantSettingsSchema = z
     /** Seconds a client may take to complete CONNECT after the socket opens. */
     connectTimeout: positive.max(3600).default(10),
     /** Outgoing QoS 1/2 window towards MQTT 3.1/3.1.1 clients (MQTT 5 clients state their own). */
-    maxInflightOut: positive.max(65535).default(32),
+    maxInflightOut: positive.max(65535).default(128),
 
     // Quotas of the tenant as a whole (0: unlimited), enforced by the resource throttler.
     /** Concurrent connections (CONNACK 0x97 beyond). */

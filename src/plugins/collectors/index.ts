@@ -16,7 +16,7 @@ import { loadPlugin } from '../loader';
 import type { EventCollector, PluginContext } from '../types';
 import { HttpCollector, httpCollectorOptionsSchema } from './http-collector';
 import { LogCollector, logCollectorOptionsSchema } from './log-collector';
-import { parseOptions } from './options';
+import { loadNamed, parseOptions } from './options';
 
 export { HttpCollector, type HttpCollectorOptions, type HttpCollectorStats } from './http-collector';
 export { LogCollector, type LogCollectorOptions } from './log-collector';
@@ -42,7 +42,7 @@ export async function createEventCollector(config: EventCollectorConfig, ctx: Pl
     case 'http':
       return new HttpCollector(parseOptions(httpCollectorOptionsSchema, raw, where), ctx);
     case 'plugin':
-      return loadPlugin<EventCollector>(parseOptions(pluginCollectorOptionsSchema, raw, where), ctx, baseDir);
+      return loadNamed(loadPlugin<EventCollector>(parseOptions(pluginCollectorOptionsSchema, raw, where), ctx, baseDir), where);
     default:
       throw new RatatoskError('RTK_CONFIG_INVALID', `${where}.type: unknown event collector type '${type}' (one of ${BUILTIN_COLLECTOR_TYPES.join(', ')})`);
   }

@@ -4,7 +4,7 @@
  * Shared by src/auth/providers.ts and the collectors; it could move to src/plugins/ or src/config/.
  */
 import type { z } from 'zod';
-import { RatatoskError } from '../../errors';
+import { ErrorCodes, RatatoskError } from '../../errors';
 
 /** `prefix.key.sub: message` for each issue; an unknown key is named `prefix.key: unknown key`. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
@@ -28,4 +28,20 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, where
   const issues = r.error.issues;
   const unknownOnly = issues.every((i) => i.code === 'unrecognized_keys');
   throw new RatatoskError(unknownOnly ? 'RTK_CONFIG_UNKNOWN_KEY' : 'RTK_CONFIG_INVALID', describeIssues(issues, where).join('; '));
+}
+
+/** The message of an error without the generic text of its code. */
+export function detailOf(err: RatatoskError): string {
+  const generic = `${ErrorCodes[err.code]}: `;
+  return err.message.startsWith(generic) ? err.message.slice(generic.length) : err.message;
+}
+
+/** A plugin load whose errors name the config entry (`auth.providers.2.module: ./x.js: …`). */
+export async function loadNamed<T>(loading: Promise<T>, where: string): Promise<T> {
+  try {
+    return await loading;
+  } catch (err) {
+    if (err instanceof RatatoskError) throw new RatatoskError(err.code, `${where}.module: ${detailOf(err)}`);
+    throw err;
+  }
 }
