@@ -228,10 +228,16 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    await Promise.all(this.listeners.map((l) => l.stop()));
+    // Stop accepting first; the listeners' close completes once their sockets are gone.
+    const listenersClosed = Promise.all(this.listeners.map((l) => l.stop()));
     for (const c of [...this.connections.values()]) {
       c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
     }
+    // Clients get a moment to read their DISCONNECT and close; whatever is left is cut.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    await Promise.race([listenersClosed, grace]);
+    for (const l of this.listeners) l.destroyAll();
+    await listenersClosed;
     this.scheduler.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.settingsRefresh?.stop();

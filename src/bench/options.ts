@@ -115,7 +115,7 @@ Measurement and output
   -b, --broker-pid <pid>   sample the broker's CPU and RSS from /proc
   --workers <n>            worker threads sharing the connections (1: this thread) [1]
   --coalesce-us <us>       when busy, sleep this long per event-loop turn so reads batch up;
-                           0 = never                          [200 unlimited rate, else 100]
+                           0 = never       [unlimited rate: 200 at QoS 0, 0 at QoS 1/2; fixed: 100]
   --coalesce-above <msg/s> delivery rate that counts as busy                [50000]
   --skip-every <n>         self-test: burn every nth sequence number without sending it, so
                            'lost' must equal skipped x matching subscribers
@@ -131,6 +131,15 @@ subscribers share one monotonic clock, so latency is end to end.
 `;
 
 export class BenchUsageError extends Error {}
+
+/**
+ * Sleep per busy event-loop turn: 200 us at an unlimited QoS 0 rate, 100 us at a fixed rate; none at
+ * an unlimited QoS 1/2 rate, where the sleep would hold back acknowledgements and so the windows.
+ */
+function defaultCoalesce(rate: number, qos: number): number {
+  if (rate > 0) return 100;
+  return qos === 0 ? 200 : 0;
+}
 
 function num(flag: string, v: string | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER, int = true): number {
   if (v === undefined) return def;
@@ -241,7 +250,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     connectTimeout: num('--connect-timeout', values['connect-timeout'], 120, 0.1, 1e6, false),
     brokerPid: values['broker-pid'] === undefined ? undefined : num('--broker-pid', values['broker-pid'], 0, 1),
     workers: num('--workers', values.workers, 1, 1, 64),
-    coalesceUs: num('--coalesce-us', values['coalesce-us'], rate > 0 ? 100 : 200, 0, 100_000),
+    coalesceUs: num('--coalesce-us', values['coalesce-us'], defaultCoalesce(rate, Number(values.qos ?? 0)), 0, 100_000),
     coalesceAbove: num('--coalesce-above', values['coalesce-above'], 50_000, 0, 1e12, false),
     skipEvery: num('--skip-every', values['skip-every'], 0, 0),
     json: values.json ?? false,
@@ -257,7 +266,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
 export function benchOptions(overrides: Partial<BenchOptions> = {}): BenchOptions {
   const base = parseBenchArgs([]) as BenchOptions;
   const o = { ...base, ...overrides };
-  if (overrides.coalesceUs === undefined) o.coalesceUs = o.rate > 0 ? 100 : 200;
+  if (overrides.coalesceUs === undefined) o.coalesceUs = defaultCoalesce(o.rate, o.qos);
   if (o.offlineSubs) o.persistent = true;
   return o;
 }

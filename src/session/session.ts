@@ -273,11 +273,12 @@ export class Session {
     this.host.held(this, -sizeOf(out.msg));
   }
 
-  /** Gives queued and in-flight messages of shared groups to other members (QoS 2 already released stays). */
+  /** Gives queued and in-flight QoS 1 messages of shared groups to other members; QoS 2 in flight stays. */
   private releaseShared(): void {
     let moved: Outbound[] | undefined;
     for (const out of this.inflight.values()) {
-      if (out.group && out.state === OutState.Published) (moved ??= []).push(out);
+      // [MQTT-4.8.2-4] a QoS 2 delivery in flight is completed with this client when it reconnects.
+      if (out.group && out.qos === 1 && out.state === OutState.Published) (moved ??= []).push(out);
     }
     if (moved) for (const out of moved) this.complete(out, false);
     if (this.queue.length > 0) {

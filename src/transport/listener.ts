@@ -34,8 +34,10 @@ export interface Listener {
   /** Sockets refused or closed before MQTT: bad PROXY header, failed TLS handshake, bad upgrade. */
   readonly rejected: number;
   start(): Promise<void>;
-  /** Stops accepting; existing connections stay. */
+  /** Stops accepting; resolves once every socket of this listener has closed. */
   stop(): Promise<void>;
+  /** Destroys every socket still open on this listener. */
+  destroyAll(): void;
 }
 
 interface Origin {
@@ -52,6 +54,7 @@ export class NetworkListener implements Listener {
   private readonly origins = new Map<string, Origin>();
   private boundPort = 0;
   private open = 0;
+  private readonly sockets = new Set<Socket>();
   rejected = 0;
 
   constructor(
@@ -120,7 +123,13 @@ export class NetworkListener implements Listener {
 
   stop(): Promise<void> {
     this.wss?.close();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    return closed;
+  }
+
+  /** Destroys every socket still open on this listener (the last step of a shutdown). */
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
   }
 
   private onSocket(socket: Socket): void {
@@ -130,7 +139,11 @@ export class NetworkListener implements Listener {
       return;
     }
     this.open++;
-    socket.once('close', () => this.open--);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.open--;
+      this.sockets.delete(socket);
+    });
     socket.on('error', () => undefined);
     const origin = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     if (this.config.proxyProtocol === 'off') {

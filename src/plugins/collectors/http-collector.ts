@@ -2,8 +2,9 @@
  * The `http` collector: POSTs JSON arrays of events to a URL in batches (every `flushMs`, or as
  * soon as `batchSize` events wait). It never blocks the broker: `report` only queues. The queue is
  * bounded (`maxQueue`): when full, the oldest event is dropped and counted. A batch that fails
- * (network error, timeout, non-2xx) is tried once more at the next flush, then dropped and counted.
- * One request is in flight at a time; `close()` sends what is queued.
+ * (network error, timeout, non-2xx) is tried once more at the next flush, then dropped and counted
+ * (and the rest waits for the flush after). One request is in flight at a time; `close()` sends
+ * what is queued.
  */
 import { z } from 'zod';
 import { Deque } from '../../util/deque';
@@ -106,6 +107,7 @@ export class HttpCollector implements EventCollector {
       if (!(await this.send(batch))) {
         this.stats.dropped += batch.length;
         this.ctx.logger.warn({ url: this.url.href, events: batch.length }, 'event batch failed twice: dropped');
+        return; // the endpoint is still failing: the queue waits for the next flush
       }
     }
     while (this.queue.length > 0) {
@@ -139,7 +141,10 @@ export class HttpCollector implements EventCollector {
     this.ctx.logger.warn({ url: this.url.href, events, err: err.message }, 'event batch not delivered');
   }
 
-  /** Stops the timer and sends what is queued (a failing batch gets its second try now). */
+  /**
+   * Stops the timer and sends what is queued; a batch that fails gets its second try at once. A
+   * failing endpoint costs at most two request timeouts; what is left is dropped and counted.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -147,8 +152,9 @@ export class HttpCollector implements EventCollector {
     await this.sending;
     await this.flush();
     if (this.retry) await this.flush();
-    this.stats.dropped += this.queue.length;
+    this.stats.dropped += this.queue.length + (this.retry?.length ?? 0);
     this.queue.clear();
+    this.retry = undefined;
     this.poster.close();
   }
 }
