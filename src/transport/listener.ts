@@ -12,6 +12,7 @@ import type { ListenerConfig } from '../config/schema';
 import { RatatoskError } from '../errors';
 import type { ConnectionInfo } from '../plugins/types';
 import { clientCertificateOf } from './client-certificate';
+import { PrependedStream } from './prepended-stream';
 import { parseProxyHeader, type ProxyAddress } from './proxy-protocol';
 import { StreamTransport } from './stream-transport';
 import type { Transport } from './transport';
@@ -52,6 +53,7 @@ export class NetworkListener implements Listener {
   private readonly wss: WebSocketServer | undefined;
   /** Client address of sockets on their way through TLS or an HTTP upgrade, by `address:port` of the socket. */
   private readonly origins = new Map<string, Origin>();
+  private readonly streamOrigins = new WeakMap<PrependedStream, Origin>();
   private boundPort = 0;
   private open = 0;
   private readonly sockets = new Set<Socket>();
@@ -169,9 +171,15 @@ export class NetworkListener implements Listener {
         this.reject(socket);
         return;
       }
-      if (r.rest.length > 0) socket.unshift(r.rest);
       const a: ProxyAddress | undefined = r.address;
       const proxied = a && (a.family === 'tcp4' || a.family === 'tcp6') ? { address: a.sourceAddress, port: a.sourcePort } : origin;
+      if (r.rest.length > 0 && this.tls) {
+        // TLS reads the socket's native handle: hand it the bytes that came with the header first.
+        this.startTls(new PrependedStream(socket, r.rest), proxied);
+        socket.resume();
+        return;
+      }
+      if (r.rest.length > 0) socket.unshift(r.rest);
       this.afterProxy(socket, proxied);
       socket.resume();
     };
@@ -183,14 +191,33 @@ export class NetworkListener implements Listener {
       this.onPlain(socket, origin);
       return;
     }
-    // The TLS server wraps the socket; the wrapped socket has the same remote address and port.
-    const key = socketKey(socket);
-    this.origins.set(key, origin);
-    socket.once('close', () => this.origins.delete(key));
-    this.tls.emit('connection', socket);
+    this.startTls(socket, origin);
+  }
+
+  /** Hands a socket (or a stream over one) to the TLS server, remembering where it comes from. */
+  private startTls(stream: Socket | PrependedStream, origin: Origin): void {
+    if (stream instanceof PrependedStream) {
+      this.streamOrigins.set(stream, origin);
+    } else {
+      // The TLS server wraps the socket; the wrapped socket has the same remote address and port.
+      const key = socketKey(stream);
+      this.origins.set(key, origin);
+      stream.once('close', () => this.origins.delete(key));
+    }
+    this.tls!.emit('connection', stream);
   }
 
   private takeOrigin(socket: Socket): Origin {
+    // A TLS socket over a PrependedStream has no address of its own. Node reaches the stream it
+    // wraps through its handle (`_handle._parentWrap.stream`, internal); the transport tests check
+    // that the proxied address still comes through, so a change in Node shows up there.
+    const handle = (socket as unknown as { _handle?: { _parentWrap?: { stream?: unknown } } })._handle;
+    const parent = handle?._parentWrap?.stream;
+    if (parent instanceof PrependedStream) {
+      const o = this.streamOrigins.get(parent);
+      if (o) return o;
+      return { address: parent.socket.remoteAddress ?? '', port: parent.socket.remotePort ?? 0 };
+    }
     const key = socketKey(socket);
     const origin = this.origins.get(key) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.origins.delete(key);

@@ -121,10 +121,11 @@ function local(family: 'unknown' | 'local' | 'unix'): ProxyAddress {
   return { family, sourceAddress: '', sourcePort: 0, destinationAddress: '', destinationPort: 0 };
 }
 
+/** An IPv6 address in its short form (`2001:db8::7`), as sockets report addresses. */
 function ipv6(b: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return groups.join(':');
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 function portOf(s: string): number {
