@@ -106,7 +106,7 @@ export class Broker {
     const quotasOf = (): Quotas => this.quotas;
     this.pluginGuard = new PluginGuard(this.log, config.plugins.timeoutMs);
     this.quotas = new Quotas(new BuiltinThrottler(this.tenants, this.retained, now), this.pluginGuard, this.events, config.plugins.onFailure, false);
-    this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now);
+    this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now, (t) => this.tenants.release(t));
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
@@ -140,6 +140,10 @@ export class Broker {
       this.settingsRefresh = new SettingsRefresher(provider, this.settings, this.tenants, this.pluginGuard, this.log, plugins.settings.refreshSeconds);
       await this.settingsRefresh.start();
     }
+    if (config.fairness.enabled) {
+      this.fairness = new FairScheduler({ intervalMs: config.fairness.intervalMs, targetUtilization: config.fairness.targetUtilization });
+      this.fairness.start();
+    }
     this.context = {
       clock: this.clock,
       scheduler: this.scheduler,
@@ -156,12 +160,9 @@ export class Broker {
       quotas: this.quotas,
       fairness: this.fairness,
       aclCacheMs: config.auth.aclCacheSeconds * 1000,
+      ensureSettings: (id) => this.settingsRefresh?.ensure(id),
       checkDelivery: config.auth.checkDelivery,
     };
-    if (config.fairness.enabled) {
-      this.fairness = new FairScheduler({ intervalMs: config.fairness.intervalMs, targetUtilization: config.fairness.targetUtilization });
-      this.fairness.start();
-    }
     this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();

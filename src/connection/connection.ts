@@ -618,7 +618,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         reason,
       });
       this.ctx.log.debug({ tenantId: tenant.id, clientId: this.clientId, reason: reasonName(reasonCode), by }, reason);
-      this.ctx.tenants.release(tenant);
     }
+    if (tenant) this.ctx.tenants.release(tenant);
   }
 }

@@ -35,6 +35,8 @@ export interface ConnectionContext {
   readonly fairness: FairScheduler | undefined;
   /** Milliseconds an authorization answer is reused per connection. */
   readonly aclCacheMs: number;
+  /** A promise when a tenant's settings are not known yet (its first connection waits), else undefined. */
+  ensureSettings(tenantId: string): Promise<void> | undefined;
   /** Whether each delivery to a subscriber is authorized (action 'receive'). */
   readonly checkDelivery: boolean;
 }

@@ -62,6 +62,20 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
     conn: conn.transport.info,
     acl: result.acl,
   };
+  const settingsReady = conn.ctx.ensureSettings(result.tenantId);
+  if (settingsReady) {
+    // A tenant seen for the first time: its settings come from the setting provider first.
+    conn.block();
+    settingsReady.then(() => {
+      if (conn.state === ConnState.Authenticating) redirectOrComplete(conn, p, clientId, assigned, result);
+      conn.unblock();
+    });
+    return;
+  }
+  redirectOrComplete(conn, p, clientId, assigned, result);
+}
+
+function redirectOrComplete(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   const balancer = conn.ctx.balancer;
   if (!balancer || p.protocolVersion !== 5) {
     completeConnect(conn, p, clientId, assigned, result);
@@ -85,6 +99,9 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
 function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   const ctx = conn.ctx;
   const tenant = ctx.tenants.get(result.tenantId);
+  // Count the connection in its tenant from now on, so a takeover of the tenant's only other
+  // connection does not leave the tenant looking idle (and dropped) midway.
+  tenant.connections.add(conn);
   const settings = tenant.settings;
   conn.tenant = tenant;
   conn.settings = settings;
@@ -129,7 +146,6 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
 
   conn.state = ConnState.Connected;
   conn.setupLimits();
-  tenant.connections.add(conn);
   tenant.usage.connections++;
   tenant.usage.connects++;
   let properties: Properties | undefined;

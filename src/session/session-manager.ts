@@ -45,6 +45,8 @@ export class SessionManager {
     private readonly dispatcher: Dispatcher,
     private readonly events: SessionEvents,
     private readonly now: () => number,
+    /** Called when a tenant may have nothing left (its registry drops it if so). */
+    private readonly tenantMayBeIdle: (tenant: Tenant) => void = () => undefined,
   ) {}
 
   /**
@@ -234,6 +236,7 @@ export class SessionManager {
     // [MQTT-3.1.2-8] the will is published at the latest when the session ends.
     // That includes a session replaced by a clean start: the new connection is a new session.
     if (pendingWill) this.publishWill(session, pendingWill);
+    if (!session.connected) this.tenantMayBeIdle(tenant);
   }
 
   /** Adds or replaces a subscription; returns whether it is new. */

@@ -11,6 +11,9 @@
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
+/** How long a tenant counts as competing after it last sent something (ms). */
+const RECENT_MS = 500;
+
 /** What the scheduler needs of a connection. */
 export interface Pausable {
   pauseForFairness(): void;
@@ -39,10 +42,14 @@ export interface FairSchedulerOptions {
 export class FairScheduler {
   private timer: NodeJS.Timeout | undefined;
   private last: EventLoopUtilization = performance.eventLoopUtilization();
-  private active: FairTenant[] = [];
   private readonly seen = new Set<FairTenant>();
-  /** Bytes per interval the loop can take at the target utilization (smoothed). */
-  private capacity = 0;
+  /** Tenants with inbound bytes recently, and when they last had some. */
+  private readonly recent = new Map<FairTenant, number>();
+  /** Inbound bytes per millisecond the loop handles when fully busy (smoothed). */
+  private perMs = 0;
+  private lastTick = performance.now();
+  /** Enforcement goes on until then after the loop was last seen saturated. */
+  private holdUntil = 0;
   /** Tenants with a finite allowance, to reset when enforcement stops. */
   private limited: FairTenant[] = [];
   /** Intervals in which some tenant was paused (for metrics and tests). */
@@ -75,41 +82,57 @@ export class FairScheduler {
 
   /** One interval ends: measure, decide the shares of the next one, resume everyone. */
   tick(): void {
-    const now = performance.eventLoopUtilization();
-    const elu = performance.eventLoopUtilization(now, this.last).utilization;
-    this.last = now;
+    const nowElu = performance.eventLoopUtilization();
+    const elu = performance.eventLoopUtilization(nowElu, this.last).utilization;
+    this.last = nowElu;
+    const nowMs = performance.now();
+    const elapsed = Math.max(1, nowMs - this.lastTick);
+    this.lastTick = nowMs;
     let total = 0;
-    let weights = 0;
     let paused = false;
-    this.active = [];
     for (const t of this.seen) {
       if (t.fairBytes > 0) {
-        this.active.push(t);
         total += t.fairBytes;
-        weights += t.settings.fairnessWeight;
+        this.recent.set(t, nowMs);
       }
       if (t.fairPaused) paused = true;
       this.resume(t);
-      t.fairBytes = 0;
     }
-    this.seen.clear();
     if (paused) this.enforcedIntervals++;
     const target = this.options.targetUtilization;
     if (total > 0 && elu > 0.05) {
-      const estimate = (total / elu) * target;
-      this.capacity = this.capacity === 0 ? estimate : this.capacity * 0.7 + estimate * 0.3;
+      // Bytes per millisecond the loop handles when fully busy, smoothed; intervals can run long
+      // under load, so the estimate is per millisecond of real time.
+      const perMs = total / (elu * elapsed);
+      this.perMs = this.perMs === 0 ? perMs : this.perMs * 0.7 + perMs * 0.3;
+    }
+    // Tenants active within the last half second compete, even if quiet in this very interval.
+    const active: FairTenant[] = [];
+    let weights = 0;
+    for (const [t, at] of this.recent) {
+      if (nowMs - at > RECENT_MS) {
+        this.recent.delete(t);
+        continue;
+      }
+      active.push(t);
+      weights += t.settings.fairnessWeight;
     }
     for (const t of this.limited) t.fairAllowance = Infinity;
     this.limited = [];
-    // Enforce only when it matters: several tenants compete and the loop is (nearly) saturated.
-    const competing = this.active.length >= 2;
-    if (competing && (elu >= target || (paused && elu >= target * 0.8))) this.share(weights);
+    const saturated = elu >= target || (paused && elu >= target * 0.7);
+    if (active.length >= 2 && saturated) {
+      this.holdUntil = nowMs + RECENT_MS;
+    }
+    // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
+    if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
+    for (const t of this.seen) t.fairBytes = 0;
+    this.seen.clear();
   }
 
   /** Max-min fair allowances for the next interval from this interval's demand. */
-  private share(weights: number): void {
-    const byDemand = this.active.sort((a, b) => a.fairBytes / a.settings.fairnessWeight - b.fairBytes / b.settings.fairnessWeight);
-    let remaining = this.capacity;
+  private share(active: FairTenant[], weights: number): void {
+    const byDemand = active.sort((a, b) => a.fairBytes / a.settings.fairnessWeight - b.fairBytes / b.settings.fairnessWeight);
+    let remaining = this.perMs * this.options.intervalMs * this.options.targetUtilization;
     let w = weights;
     for (const t of byDemand) {
       const weight = t.settings.fairnessWeight;

@@ -15,6 +15,9 @@ export class SettingsRefresher {
   private running: Promise<void> | undefined;
   /** Answers rejected by validation. */
   invalid = 0;
+  /** Tenants asked at least once, and first answers still on their way. */
+  private readonly asked = new Set<string>();
+  private readonly first = new Map<string, Promise<void>>();
 
   constructor(
     private readonly provider: SettingProvider,
@@ -40,7 +43,22 @@ export class SettingsRefresher {
     for (const id of ids) await this.refresh(id);
   }
 
+  /**
+   * For a tenant the provider was never asked about: a promise of its first answer (a new tenant's
+   * first connection waits for it, so its settings apply from the start). Undefined otherwise.
+   */
+  ensure(tenantId: string): Promise<void> | undefined {
+    if (this.asked.has(tenantId)) return undefined;
+    let p = this.first.get(tenantId);
+    if (!p) {
+      p = this.refresh(tenantId).finally(() => this.first.delete(tenantId));
+      this.first.set(tenantId, p);
+    }
+    return p;
+  }
+
   async refresh(tenantId: string): Promise<void> {
+    this.asked.add(tenantId);
     const r = await this.guard.callAsync('settings.settings', () => this.provider.settings(tenantId));
     if (!r.ok) return; // keep the last good answer
     if (r.value === undefined) {
