@@ -180,13 +180,14 @@ export class Broker {
     if (!this.sessionStore) return;
     const started = Date.now();
     const loaded = this.sessionStore.load();
+    const sessions = loaded.map((l) => this.sessions.restore(this.tenants.get(l.session.tenantId), l));
     let restored = 0;
     let messages = 0;
-    for (const l of loaded) {
-      const s = this.sessions.restore(this.tenants.get(l.session.tenantId), l);
-      if (s) {
+    for (const s of sessions) {
+      const pending = s.pendingCount;
+      if (this.sessions.resumeTimers(s)) {
         restored++;
-        messages += s.pendingCount;
+        messages += pending;
       }
     }
     if (loaded.length > 0) {

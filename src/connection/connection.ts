@@ -63,7 +63,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
   inAliases: InboundAliases | undefined;
   outAliases: OutboundAliases | undefined;
-  /** QoS 1 PUBLISHes received whose PUBACK waits for storage. */
+  /** QoS 1 PUBLISHes received whose PUBACK waits (for storage, or for earlier acknowledgements). */
   pendingAcks = 0;
   /** Whether the client wants reason strings and user properties on errors (MQTT 5). */
   problemInformation = true;
@@ -441,21 +441,23 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       this.send(ack);
       return undefined;
     }
-    this.pendingAcks++;
+    // A PUBREC that waits is already counted through the session's received QoS 2 ids.
+    const counted = ack.type === 4;
+    if (counted) this.pendingAcks++;
     const prev = this.ackTail;
     const tail: Promise<void> = Promise.all([prev, durable]).then(
-      () => this.ackReady(tail, ack, false),
+      () => this.ackReady(tail, ack, false, counted),
       (err: unknown) => {
         this.ctx.log.error({ err, clientId: this.clientId }, 'storing a message failed');
-        this.ackReady(tail, ack, true);
+        this.ackReady(tail, ack, true, counted);
       },
     );
     this.ackTail = tail;
     return tail;
   }
 
-  private ackReady(tail: Promise<void>, ack: Packet, failed: boolean): void {
-    this.pendingAcks--;
+  private ackReady(tail: Promise<void>, ack: Packet, failed: boolean, counted: boolean): void {
+    if (counted) this.pendingAcks--;
     if (this.ackTail === tail) this.ackTail = undefined;
     if (this.state === ConnState.Closed) return;
     if (failed) {

@@ -25,5 +25,5 @@ export interface RetainStore {
 
 /** Bytes a retained message is charged for. */
 export function retainedSize(msg: Message): number {
-  return msg.topic.length + msg.payload.length;
+  return Buffer.byteLength(msg.topic) + msg.payload.length;
 }

@@ -152,7 +152,7 @@ export class SessionManager {
    * broker stopped counts as disconnected now (its will becomes due); one whose expiry passed while
    * the broker was down ends (publishing a pending will).
    */
-  restore(tenant: Tenant, stored: LoadedSession): Session | undefined {
+  restore(tenant: Tenant, stored: LoadedSession): Session {
     const rec = stored.session;
     const now = this.now();
     const session = new Session(tenant, rec.clientId);
@@ -160,7 +160,10 @@ export class SessionManager {
     tenant.usage.sessions++;
     session.expiryInterval = rec.expiryInterval;
     if (session.persistent) tenant.usage.persistentSessions++;
-    session.lastSeq = rec.lastSeq;
+    // The record's lastSeq is only rewritten with the session; the inbox may have gone further.
+    let lastSeq = rec.lastSeq;
+    for (const r of stored.inbox) if (r.seq > lastSeq) lastSeq = r.seq;
+    session.lastSeq = lastSeq;
     for (const id of rec.incomingQoS2) session.incomingQoS2.add(id);
     for (const s of rec.subscriptions) {
       const parsed = parseFilter(s.key);
@@ -193,17 +196,27 @@ export class SessionManager {
       });
     }
     const wasConnected = rec.disconnectedAt === 0;
-    const since = wasConnected ? now : rec.disconnectedAt;
-    session.disconnectedAt = since;
+    session.disconnectedAt = wasConnected ? now : rec.disconnectedAt;
     session.will = rec.will;
-    if (session.expiryInterval !== NEVER_EXPIRES && since + session.expiryInterval * 1000 <= now) {
-      this.end(session, 'expired');
-      return undefined;
-    }
-    if (rec.will) this.scheduleWill(session, rec.will, since);
-    this.scheduleExpiry(session, since);
     if (wasConnected) session.host.persistence?.sessionChanged(session);
     return session;
+  }
+
+  /**
+   * Second step of a restart, once every session is back in the index: ends the sessions that
+   * expired while the broker was down (publishing their wills to sessions restored after them as
+   * well) and arms the timers of the others. Returns whether the session lives on.
+   */
+  resumeTimers(session: Session): boolean {
+    const now = this.now();
+    const since = session.disconnectedAt;
+    if (session.expiryInterval !== NEVER_EXPIRES && since + session.expiryInterval * 1000 <= now) {
+      this.end(session, 'expired');
+      return false;
+    }
+    if (session.will) this.scheduleWill(session, session.will, since);
+    this.scheduleExpiry(session, since);
+    return true;
   }
 
   /** Arms the expiry of a disconnected session (also used after a restart). */

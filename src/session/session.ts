@@ -41,7 +41,8 @@ export interface SessionHost {
  */
 export interface SessionPersistence {
   outboundAdded(session: Session, out: Outbound): Promise<void> | undefined;
-  outboundChanged(session: Session, out: Outbound): void;
+  /** The packet id or state of an entry changed; the promise resolves when that is durable. */
+  outboundChanged(session: Session, out: Outbound): Promise<void> | undefined;
   outboundRemoved(session: Session, out: Outbound): void;
   /** Subscriptions, expiry, will or received QoS 2 ids changed. */
   sessionChanged(session: Session): Promise<void> | undefined;
@@ -160,11 +161,23 @@ export class Session {
       this.complete(out);
       return true;
     }
+    const link = this.link;
     if (out.state === OutState.Published) {
       out.state = OutState.Released;
-      if (out.seq !== 0) this.host.persistence?.outboundChanged(this, out);
+      const stored = out.seq !== 0 ? this.host.persistence?.outboundChanged(this, out) : undefined;
+      if (stored !== undefined && link !== undefined) {
+        // [MQTT-4.3.3] once PUBREL is sent the PUBLISH must never be resent: PUBREL waits until the
+        // released state is durable, so a restart cannot resend the PUBLISH.
+        stored.then(
+          () => {
+            if (this.link === link && this.inflight.get(packetId) === out) link.writePubrel(packetId);
+          },
+          () => undefined,
+        );
+        return true;
+      }
     }
-    this.link?.writePubrel(packetId);
+    link?.writePubrel(packetId);
     return true;
   }
 
@@ -301,13 +314,28 @@ export class Session {
     this.inflight.set(packetId, out);
     let stored: Promise<void> | undefined;
     if (fresh) stored = this.store(out);
-    else if (out.seq !== 0) this.host.persistence?.outboundChanged(this, out);
+    else if (out.seq !== 0) stored = this.host.persistence?.outboundChanged(this, out);
+    if (out.qos === 2 && stored !== undefined) {
+      // Exactly once across a crash: a QoS 2 PUBLISH leaves only once its packet id is durable, so
+      // after a restart it is resent with the same id (DUP) and never as a new message.
+      stored.then(
+        () => {
+          if (this.link === link && this.inflight.get(packetId) === out) this.write(out, link, packetId);
+        },
+        () => undefined,
+      );
+    } else {
+      this.write(out, link, packetId);
+    }
+    return fresh ? stored : undefined;
+  }
+
+  private write(out: Outbound, link: SessionLink, packetId: number): void {
     const refused = link.writePublish(out.msg, out.qos, out.retain, out.subIds, packetId, false);
     if (refused !== undefined) {
       this.complete(out, false);
       this.host.dropped(this, out.msg, out.qos, refused);
     }
-    return stored;
   }
 
   private enqueue(out: Outbound): Promise<void> | undefined {

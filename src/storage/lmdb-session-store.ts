@@ -24,8 +24,10 @@ export class LmdbSessionStore implements SessionStore {
     return this.env.inbox.put([session.tenantId, session.clientId, out.seq], outboundRecord(out)).then(ok);
   }
 
-  outboundChanged(session: Session, out: Outbound): void {
-    this.env.inbox.put([session.tenantId, session.clientId, out.seq], outboundRecord(out)).catch(this.failed);
+  outboundChanged(session: Session, out: Outbound): Promise<void> {
+    const p = this.env.inbox.put([session.tenantId, session.clientId, out.seq], outboundRecord(out)).then(ok);
+    p.catch(this.failed);
+    return p;
   }
 
   outboundRemoved(session: Session, out: Outbound): void {

@@ -20,8 +20,9 @@ export class MemorySessionStore implements SessionStore {
     return undefined;
   }
 
-  outboundChanged(session: Session, out: Outbound): void {
+  outboundChanged(session: Session, out: Outbound): Promise<void> | undefined {
     this.inbox(session).set(out.seq, outboundRecord(out));
+    return undefined;
   }
 
   outboundRemoved(session: Session, out: Outbound): void {

@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+// The comparison runner behind `npm run bench`: every scenario against Ratatosk, Mosquitto and Aedes
+// in one run, each broker a fresh process pinned to CPU 0, the generator (`ratatosk bench`) pinned to
+// CPU 1; writes BENCHMARKS.md at the repository root and bench/last-run.json.
+//
+// Usage: node bench/run.mjs [--quick] [--only <scenario>[,<scenario>]] [--brokers ratatosk,mosquitto,aedes]
+//        [--merge: keep the other scenarios of bench/last-run.json] [--render-only: rewrite BENCHMARKS.md from it]
+//        (BENCH_QUICK=1 is --quick; `npm run bench -- --quick` builds first)
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { brokerKinds, commandLine, freePort, GENERATOR_CPU, hasTaskset, stopProcess, versions, waitAccepting } from './brokers.mjs';
+import { scenarios, SWEEP_P99_LIMIT_US, SWEEP_RATES } from './scenarios.mjs';
+import { writeMarkdown } from './markdown.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+const MQTTLOAD_DIR = resolve(ROOT, '..', 'shared', 'bench');
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    brokers: { type: 'string' },
+    out: { type: 'string' },
+    merge: { type: 'boolean' },
+    'render-only': { type: 'boolean' },
+  },
+});
+const quick = values.quick === true || process.env.BENCH_QUICK === '1';
+const brokerIds = (values.brokers ?? 'ratatosk,mosquitto,aedes').split(',').map((s) => s.trim()).filter(Boolean);
+const all = scenarios(quick);
+const only = values.only ? values.only.split(',').map((s) => s.trim()) : undefined;
+const selected = only ? all.filter((s) => only.some((o) => s.id === o || s.id.startsWith(o) || s.title.startsWith(`${o}.`))) : all;
+const outFile = values.out ? resolve(values.out) : join(ROOT, 'BENCHMARKS.md');
+
+function log(s) {
+  process.stderr.write(`[bench] ${s}\n`);
+}
+
+function fail(s) {
+  process.stderr.write(`bench: ${s}\n`);
+  process.exit(1);
+}
+
+// ---- prerequisites ----------------------------------------------------------------------------
+const kinds = brokerKinds(ROOT);
+for (const b of brokerIds) if (!kinds[b]) fail(`unknown broker '${b}' (ratatosk, mosquitto, aedes)`);
+if (selected.length === 0) fail(`no scenario matches --only ${values.only} (${all.map((s) => s.id).join(', ')})`);
+if (!existsSync(MAIN)) fail(`${MAIN} is missing: build first (npm run build)`);
+if (brokerIds.includes('mosquitto') && spawnSync('sh', ['-c', 'command -v mosquitto']).status !== 0) {
+  if (process.getuid?.() === 0) {
+    log('installing the Debian package mosquitto');
+    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'inherit' });
+    if (r.status !== 0) fail('apt-get install mosquitto failed');
+  } else {
+    fail('mosquitto is not installed and this is not root: apt-get install mosquitto, or run with --brokers ratatosk,aedes');
+  }
+}
+if (brokerIds.includes('aedes') && !existsSync(join(ROOT, 'node_modules', 'aedes'))) fail('aedes is not installed: npm install');
+const cores = availableParallelism();
+const pin = hasTaskset() && cores >= 2;
+if (!pin) log(`WARNING: ${cores < 2 ? 'fewer than 2 CPUs' : 'taskset missing'}: brokers and generator are NOT pinned`);
+let mqttload;
+if (existsSync(join(MQTTLOAD_DIR, 'mqttload.c'))) {
+  const r = spawnSync('make', ['-s'], { cwd: MQTTLOAD_DIR, encoding: 'utf8' });
+  if (r.status === 0 && existsSync(join(MQTTLOAD_DIR, 'mqttload'))) mqttload = join(MQTTLOAD_DIR, 'mqttload');
+  else log(`mqttload did not build: ${r.stderr}`);
+}
+
+// ---- running things ----------------------------------------------------------------------------
+let clientSeq = 0;
+
+/** Runs a generator (ours or mqttload) pinned to the generator CPU; resolves to its JSON and the command. */
+function runTool(argv) {
+  const full = pin ? ['taskset', '-c', GENERATOR_CPU, ...argv] : argv;
+  const load = Math.round(loadavg()[0] * 100) / 100;
+  return new Promise((resolvePromise) => {
+    const child = spawn(full[0], full.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      let json;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        json = undefined;
+      }
+      const command = commandLine(full);
+      if (json === undefined) resolvePromise({ command, load, error: `exit ${code}: ${(err || out).trim().split('\n').slice(-5).join(' | ')}` });
+      else resolvePromise({ command, load, report: json, stderr: err.trim() || undefined });
+    });
+  });
+}
+
+function genArgs(port, pid, args) {
+  const prefix = `b${(++clientSeq).toString(36)}-`;
+  return ['node', MAIN, 'bench', '--host', '127.0.0.1', '--port', String(port), '-b', String(pid), '--client-id-prefix', prefix, '--prefix', `bench/${prefix}`, '--json', ...args];
+}
+
+async function withBroker(id, opts, fn) {
+  const port = await freePort();
+  const b = await kinds[id].start({ port, pin, ...opts });
+  try {
+    return await fn(b, port);
+  } finally {
+    await b.stop();
+  }
+}
+
+/** One generator run against a fresh broker. */
+async function once(id, args, opts = {}) {
+  try {
+    return await withBroker(id, opts, async (b, port) => {
+      const r = await runTool(genArgs(port, b.pid, args));
+      return { ...r, broker: b.commands };
+    });
+  } catch (err) {
+    return { error: String(err.message ?? err) };
+  }
+}
+
+function brief(r) {
+  if (!r || r.error) return `ERROR ${r?.error ?? ''}`;
+  const x = r.report;
+  if (x.mode === 'idle') return `${x.connect.ok} conns, ${Math.round(x.connect.ratePerSec)} conn/s, ${x.broker?.rssPerConnBytes ?? '?'} B/conn`;
+  return `sent ${Math.round(x.throughput.sentPerSec)}/s delivered ${Math.round(x.throughput.deliveredPerSec)}/s loss ${x.lossPct.toFixed(3)}% p50 ${x.latencyUs.p50} us p99 ${x.latencyUs.p99} us broker cpu ${x.broker?.cpuPct?.toFixed(0)}% gen cpu ${x.self.cpuPct.toFixed(0)}%`;
+}
+
+// ---- the matrix --------------------------------------------------------------------------------
+const LAST = join(ROOT, 'bench', 'last-run.json');
+if (values['render-only']) {
+  // Re-render BENCHMARKS.md from bench/last-run.json without running anything.
+  const prev = JSON.parse(readFileSync(LAST, 'utf8'));
+  writeMarkdown(outFile, prev, { root: ROOT, quick: prev.quick, pin: prev.pinned, sweepRates: SWEEP_RATES, p99Limit: SWEEP_P99_LIMIT_US, all: scenarios(prev.quick).filter((s) => prev.scenarios[s.id]) });
+  log(`wrote ${outFile} from ${LAST}`);
+  process.exit(0);
+}
+const results = {
+  quick,
+  pinned: pin,
+  started: new Date().toISOString(),
+  machine: machine(),
+  versions: versions(ROOT),
+  brokers: brokerIds,
+  scenarios: {},
+};
+
+for (const sc of selected) {
+  log(sc.title);
+  const res = (results.scenarios[sc.id] = { title: sc.title, what: sc.what, metric: sc.metric, byBroker: {} });
+  if (sc.sweep) {
+    for (const id of brokerIds) {
+      const points = [];
+      for (const rate of SWEEP_RATES) {
+        const r = await once(id, sc.sweep(rate));
+        points.push({ rate, ...r });
+        log(`  ${id} ${rate}/s: ${brief(r)}`);
+        const x = r.report;
+        // Go on past a failing rate (a latency tail can be noise), unless the broker is clearly past its limit.
+        if (!x || x.lossPct > 1 || x.latencyUs.p50 >= SWEEP_P99_LIMIT_US || x.throughput.deliveredPerSec < 0.9 * rate) break;
+      }
+      const ok = points.filter((p) => p.report && p.report.latencyUs.p99 < SWEEP_P99_LIMIT_US && p.report.lost === 0);
+      res.byBroker[id] = { points, best: ok.length ? ok[ok.length - 1].rate : 0 };
+    }
+  } else if (sc.id === 'persistent') {
+    if (!brokerIds.includes('ratatosk')) continue;
+    res.byBroker.ratatosk = await persistent(sc);
+  } else {
+    for (const id of brokerIds) {
+      if (sc.ratatoskOnly && id !== 'ratatosk') continue;
+      const r = await once(id, sc.args);
+      log(`  ${id}: ${brief(r)}`);
+      const entry = (res.byBroker[id] = { main: r });
+      if (sc.crossCheck && mqttload && id !== 'aedes') {
+        const c = await withBroker(id, {}, async (b, port) => runTool([mqttload, '-h', '127.0.0.1', '-p', String(port), '-b', String(b.pid), ...sc.crossCheck])).catch((e) => ({ error: String(e) }));
+        entry.crossCheck = c;
+        log(`  ${id} (mqttload): ${c.error ? c.error : `delivered ${Math.round(c.report.recv_rate_window)}/s, mqttload cpu ${c.report.self.cpu_pct}%`}`);
+      }
+      if (sc.ratatoskExtra && id === 'ratatosk') {
+        entry.extra = [];
+        for (const n of sc.ratatoskExtra) {
+          const args = sc.args.map((a, i) => (sc.args[i - 1] === '--idle' ? String(n) : a));
+          const x = await once(id, args);
+          entry.extra.push({ conns: n, ...x });
+          log(`  ratatosk ${n} idle: ${brief(x)}`);
+        }
+      }
+    }
+  }
+}
+
+results.finished = new Date().toISOString();
+if (values.merge && existsSync(LAST)) {
+  // Keep the other scenarios of the last run; replace the ones just run.
+  const prev = JSON.parse(readFileSync(LAST, 'utf8'));
+  if (prev.quick === quick) {
+    for (const [k, v] of Object.entries(results.scenarios)) prev.scenarios[k] = { ...v, rerun: results.started };
+    Object.assign(results, { ...prev, finished: results.finished, scenarios: prev.scenarios });
+  }
+}
+const shown = all.filter((s) => results.scenarios[s.id]);
+writeFileSync(join(ROOT, 'bench', 'last-run.json'), `${JSON.stringify(results, null, 1)}\n`);
+writeMarkdown(outFile, results, { root: ROOT, quick, pin, mqttload: mqttload !== undefined, sweepRates: SWEEP_RATES, p99Limit: SWEEP_P99_LIMIT_US, all: shown });
+log(`wrote ${outFile} and bench/last-run.json`);
+
+// ---- scenario 7 ---------------------------------------------------------------------------------
+async function persistent(sc) {
+  const out = { durability: {}, restart: undefined };
+  for (const durability of ['sync', 'relaxed']) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'rtk-bench-data-'));
+    const r = await once('ratatosk', sc.args, { storage: 'lmdb', durability, dataDir });
+    rmSync(dataDir, { recursive: true, force: true });
+    out.durability[durability] = r;
+    log(`  lmdb ${durability}: ${r.error ? r.error : `${Math.round(r.report.throughput.ackedPerSec)} msg/s acknowledged (durably queued), broker cpu ${r.report.broker?.cpuPct?.toFixed(0)}%`}`);
+  }
+  // Restart with queued messages: fill offline sessions, stop the broker, time the next start.
+  const dataDir = mkdtempSync(join(tmpdir(), 'rtk-bench-data-'));
+  try {
+    const port = await freePort();
+    const first = await kinds.ratatosk.start({ port, pin, storage: 'lmdb', durability: 'relaxed', dataDir, logLevel: 'info' });
+    const fill = await runTool(genArgs(port, first.pid, sc.fill));
+    const tStop = Date.now();
+    await stopProcess(first.child, 60_000);
+    const stopMs = Date.now() - tStop;
+    let restoredLine;
+    const t0 = Date.now();
+    let tRestored;
+    const port2 = await freePort();
+    const startP = kinds.ratatosk.start({
+      port: port2,
+      pin,
+      storage: 'lmdb',
+      durability: 'relaxed',
+      dataDir,
+      logLevel: 'info',
+      onLine: (l) => {
+        if (tRestored === undefined && l.includes('sessions restored')) {
+          tRestored = Date.now() - t0;
+          restoredLine = l;
+        }
+      },
+    });
+    const second = await startP;
+    await waitAccepting(port2);
+    const acceptMs = Date.now() - t0;
+    const rssKb = readRss(second.pid);
+    await second.stop();
+    let restored;
+    try {
+      restored = JSON.parse(restoredLine);
+    } catch {
+      restored = undefined;
+    }
+    out.restart = {
+      fill,
+      queued: fill.report ? fill.report.acknowledged : undefined,
+      stopMs,
+      restoredMs: tRestored,
+      acceptMs,
+      restored: restored ? { sessions: restored.sessions, messages: restored.messages, ms: restored.ms } : undefined,
+      rssKb,
+      commands: second.commands,
+    };
+    log(`  restart with ${out.restart.queued} queued: sessions restored after ${tRestored} ms (${restored?.messages} messages), accepting after ${acceptMs} ms`);
+    first.stop().catch(() => undefined);
+  } catch (err) {
+    out.restart = { error: String(err.message ?? err) };
+    log(`  restart: ERROR ${out.restart.error}`);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+function readRss(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function machine() {
+  let cpu = 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return { cpu, cores: cores, memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, kernel: release(), node: process.version };
+}

@@ -1,0 +1,64 @@
+// The scenario matrix: what the generator is asked to do in each scenario, full and --quick.
+// MQTT 3.1.1 and 64-byte payloads throughout.
+
+export const SWEEP_RATES = [5_000, 10_000, 20_000, 40_000, 80_000];
+export const SWEEP_P99_LIMIT_US = 10_000;
+
+export function scenarios(quick) {
+  const d = (full, q) => String(quick ? q : full);
+  return [
+    {
+      id: 'fanin-qos0',
+      title: '1. Fan-in, QoS 0',
+      what: '100 publishers on their own topics, 1 wildcard subscriber, unlimited rate',
+      args: ['-P', '100', '-S', '1', '--topics', 'own', '--filter', 'wildcard', '-q', '0', '-r', '0', '-d', d(10, 2), '--warmup', d(1, 0.5)],
+      metric: 'delivered msg/s',
+      crossCheck: ['-P', '100', '-S', '1', '-t', 'own', '-f', 'wildcard', '-q', '0', '-r', '0', '-d', d(10, 2), '--warmup', d(1, 0.5)],
+    },
+    {
+      id: 'fanin-qos1',
+      title: '2. Fan-in, QoS 1',
+      what: '100 publishers on their own topics, 1 wildcard subscriber, unlimited rate, 64 in flight per publisher',
+      args: ['-P', '100', '-S', '1', '--topics', 'own', '--filter', 'wildcard', '-q', '1', '-r', '0', '-d', d(10, 2), '--warmup', d(1, 0.5)],
+      metric: 'delivered msg/s',
+    },
+    {
+      id: 'fanout-qos0',
+      title: '3. Fan-out, QoS 0',
+      what: '1 publisher at 1,000 msg/s to 1,000 subscribers of one topic (1,000,000 deliveries/s asked)',
+      args: ['-P', '1', '-S', '1000', '--topics', 'one', '--filter', 'exact', '-q', '0', '-r', '1000', '-d', d(10, 2), '--drain', d(10, 3)],
+      metric: 'deliveries/s',
+    },
+    {
+      id: 'p2p-qos1',
+      title: '4. Point-to-point, QoS 1',
+      what: '1,000 publisher/subscriber pairs, 10,000 msg/s in total',
+      args: ['-P', '1000', '-S', '1000', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '10000', '-d', d(10, 2), '--warmup', d(1, 0.5)],
+      metric: 'p99 latency',
+    },
+    {
+      id: 'latency-sweep',
+      title: '5. Latency sweep, point-to-point QoS 1',
+      what: `1,000 pairs at ${SWEEP_RATES.map((r) => `${r / 1000}k`).join(', ')} msg/s: the highest rate with p99 < ${SWEEP_P99_LIMIT_US / 1000} ms and no loss (every rate is run until p50 passes 10 ms, loss passes 1 % or deliveries fall 10 % short)`,
+      sweep: (rate) => ['-P', '1000', '-S', '1000', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', String(rate), '-d', d(5, 1), '--warmup', d(1, 0.5)],
+      metric: 'highest rate with p99 < 10 ms',
+    },
+    {
+      id: 'idle',
+      title: '6. Idle connections',
+      what: `${quick ? '2,000' : '10,000'} idle connections, 64 connection attempts in flight: broker RSS per connection and connect rate`,
+      args: ['--idle', quick ? '2000' : '10000', '-c', '64', '-d', d(5, 1)],
+      metric: 'bytes/connection',
+      ratatoskExtra: quick ? [500, 3000] : [1000, 15000],
+    },
+    {
+      id: 'persistent',
+      title: '7. Persistent sessions (Ratatosk, LMDB)',
+      what: 'QoS 1 publishers to offline persistent sessions (subscribed with clean session 0, then disconnected): messages durably queued per second, sync and relaxed durability; restart time with 100k queued messages',
+      ratatoskOnly: true,
+      args: ['-P', '10', '-S', '10', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '0', '--offline-subs', '-d', d(10, 2), '--warmup', d(1, 0.5)],
+      fill: ['-P', '100', '-S', '100', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '0', '--offline-subs', '--count', quick ? '20000' : '100000', '-d', '600'],
+      metric: 'msg/s queued',
+    },
+  ];
+}
