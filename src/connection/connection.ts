@@ -33,7 +33,7 @@ import { connackReturnCode } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
 /** Longest a publisher waits for a slow subscriber before it is read again (and re-checked). */
-const BACKPRESSURE_MAX_MS = 100;
+const BACKPRESSURE_MAX_MS = 250;
 
 export const ConnState = {
   AwaitingConnect: 0,
@@ -309,7 +309,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   onDrain(): void {
-    this.session?.drain();
+    const session = this.session;
+    if (session === undefined) return;
+    session.progressed(this.ctx.clock.now());
+    session.drain();
   }
 
   // ---- PacketSink --------------------------------------------------------------------------

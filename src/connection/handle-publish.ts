@@ -112,7 +112,7 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
   // A live subscriber falling behind: stop reading this publisher (TCP backpressure) until that
   // subscriber has caught up, before its queue fills and messages have to be dropped.
   const slowest = result.slowest;
-  if (slowest !== undefined && qos > 0 && slowest.holdBack(conn)) conn.pauseForBackpressure();
+  if (slowest !== undefined && slowest.holdBack(conn)) conn.pauseForBackpressure();
   if (qos === 0) {
     result.durable?.catch(() => undefined);
     return;

@@ -80,9 +80,12 @@ export class Router {
   private backlog = 0;
   private slowest: Session | undefined = undefined;
 
+  /** Remembers the live session furthest behind: one whose socket is congested, else the longest queue. */
   private noteBacklog(s: Session): void {
-    const q = s.queue.length;
-    if (q > this.backlog && s.link !== undefined) {
+    const link = s.link;
+    if (link === undefined) return;
+    const q = link.writable ? s.queue.length : CONGESTED;
+    if (q > this.backlog) {
       this.backlog = q;
       this.slowest = s;
     }
@@ -128,6 +131,9 @@ export class Router {
 }
 
 function noop(): void {}
+
+/** Backlog score of a session whose socket cannot take more now. */
+const CONGESTED = 0x7fffffff;
 
 /**
  * Round robin over members, preferring one that is connected and has room; then any connected one;

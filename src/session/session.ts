@@ -49,6 +49,25 @@ export interface SessionPersistence {
   sessionEnded(session: Session): void;
 }
 
+/** A subscriber that has neither read nor acknowledged for this long (ms) is stalled. */
+const STALL_MS = 250;
+
+/**
+ * Queue lengths of a live subscriber at which its publishers are paused, and resumed. Small and
+ * absolute, so that a fast publisher is slowed early: long queues cost memory and garbage
+ * collection time, and the room left in the inbox absorbs what publishers already sent.
+ */
+function backlogHigh(inboxSize: number): number {
+  return Math.min(inboxSize >> 1, 512);
+}
+
+function backlogLow(inboxSize: number): number {
+  return Math.min(inboxSize >> 2, 128);
+}
+
+/** Publishers resumed at once when a subscriber has caught up. */
+const WAKE_AT_ONCE = 8;
+
 /** A publisher paused until a subscriber's queue drains. */
 export interface BackpressureWaiter {
   resumeFromBackpressure(): void;
@@ -82,6 +101,8 @@ export class Session {
 
   /** Publishers paused because this session fell behind; woken when its queue has drained. */
   private waiters: BackpressureWaiter[] | undefined = undefined;
+  /** Last time the client acknowledged or read something (ms). */
+  private progressAt = 0;
 
   // Scratch space of the router while it merges overlapping subscriptions of one publish.
   routeMark = 0;
@@ -125,10 +146,14 @@ export class Session {
           if (link.writable) {
             const refused = link.writePublish(msg, 0, retain, subIds, 0, false);
             if (refused !== undefined) this.host.dropped(this, msg, 0, refused);
-          } else {
-            this.host.dropped(this, msg, 0, 'congested');
+            return undefined;
           }
-          return undefined;
+          // The socket is full. A client that keeps reading gets the message queued (and its
+          // publishers slowed down); one that stopped reading loses it.
+          if (this.host.now() - this.progressAt > STALL_MS) {
+            this.host.dropped(this, msg, 0, 'congested');
+            return undefined;
+          }
         }
       } else if (!this.host.queueQoS0Offline()) {
         return undefined;
@@ -149,6 +174,7 @@ export class Session {
   acknowledge(packetId: number): boolean {
     const out = this.inflight.get(packetId);
     if (!out || out.qos !== 1) return false;
+    this.progressAt = this.host.now();
     this.complete(out);
     return true;
   }
@@ -192,6 +218,7 @@ export class Session {
   /** Attaches a connection and resends what was in flight (DUP set), then drains the queue. */
   attach(link: SessionLink): void {
     this.link = link;
+    this.progressAt = this.host.now();
     this.disconnectedAt = 0;
     for (const out of this.inflight.values()) {
       if (out.state === OutState.Released) link.writePubrel(out.packetId);
@@ -234,25 +261,44 @@ export class Session {
       this.queue.shift();
       this.send(out, link, false);
     }
-    if (this.waiters !== undefined && this.queue.length * 4 <= this.host.inboxSize()) this.wakeWaiters();
+    if (this.waiters !== undefined && this.queue.length <= backlogLow(this.host.inboxSize()) && link.writable) this.wakeWaiters(WAKE_AT_ONCE);
   }
 
   /**
-   * Pauses `waiter` until this session's queue is down to a quarter of the inbox (or the session
-   * goes away). Returns false when there is no need to wait.
+   * Pauses `waiter` while this live session falls behind (its socket is full, or its queue is long)
+   * until it has caught up (or goes away). Returns false when there is no need to wait.
    */
   holdBack(waiter: BackpressureWaiter): boolean {
-    if (this.link === undefined || this.queue.length * 2 <= this.host.inboxSize()) return false;
+    const link = this.link;
+    if (link === undefined) return false;
+    if (this.queue.length <= backlogHigh(this.host.inboxSize()) && link.writable) return false;
+    // A client that stopped reading or acknowledging is not waited for: it must not slow everyone
+    // else down; its queue fills and overflows instead.
+    if (this.host.now() - this.progressAt > STALL_MS) return false;
     const w = (this.waiters ??= []);
     if (!w.includes(waiter)) w.push(waiter);
     return true;
   }
 
-  private wakeWaiters(): void {
+  /** The client read or acknowledged something: it is consuming, if slowly. */
+  progressed(now: number): void {
+    this.progressAt = now;
+  }
+
+  /**
+   * Resumes paused publishers: all of them (`limit` omitted: the session went away), or the first
+   * `limit` in line — a few at a time, since each one resumed brings a whole socket read at once.
+   */
+  private wakeWaiters(limit = Infinity): void {
     const w = this.waiters;
     if (w === undefined) return;
-    this.waiters = undefined;
-    for (let i = 0; i < w.length; i++) w[i]!.resumeFromBackpressure();
+    if (w.length <= limit) {
+      this.waiters = undefined;
+      for (let i = 0; i < w.length; i++) w[i]!.resumeFromBackpressure();
+      return;
+    }
+    const woken = w.splice(0, limit);
+    for (let i = 0; i < woken.length; i++) woken[i]!.resumeFromBackpressure();
   }
 
   /** Number of queued plus in-flight messages. */
