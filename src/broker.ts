@@ -167,11 +167,10 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();
     for (const lc of listenerConfigs(this.config)) {
-      const name = lc.name ?? `${lc.type}:${lc.port}`;
-      const listener = new NetworkListener(lc, name, (t: Transport): void => this.accept(t));
+      const listener = new NetworkListener(lc, lc.name, (t: Transport): void => this.accept(t));
       await listener.start();
       this.listeners.push(listener);
-      this.log.info({ listener: name, host: listener.host, port: listener.port }, 'listening');
+      this.log.info({ listener: listener.name, host: listener.host, port: listener.port }, 'listening');
     }
   }
 

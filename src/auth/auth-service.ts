@@ -80,12 +80,22 @@ export class AuthService {
     let index = 0;
     for (const p of this.providers) {
       const r = await this.guard.callAsync(`auth#${index}.authenticate`, () => p.authenticate(req));
-      if (!r.ok) return { result: this.failureResult(), provider: index };
-      if (r.value.ok !== 'skip') return { result: r.value, provider: index };
+      if (!r.ok) {
+        // A failed provider: deny, or (policy allow) let the rest of the chain decide.
+        if (this.options.onFailure === 'deny') return { result: this.failureResult(), provider: index };
+      } else if (r.value.ok !== 'skip') {
+        return { result: r.value, provider: index };
+      }
       index++;
     }
-    // Nobody answered: credentials that were given are bad; without any, not authorized.
-    const reasonCode = req.username !== undefined || req.password !== undefined ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized;
+    // Nobody answered: [MQTT-4.12.0-1] an unknown authentication method is 0x8C; credentials that
+    // were given are bad; without any, not authorized.
+    const reasonCode =
+      req.authMethod !== undefined
+        ? ReasonCode.BadAuthenticationMethod
+        : req.username !== undefined || req.password !== undefined
+          ? ReasonCode.BadUserNameOrPassword
+          : ReasonCode.NotAuthorized;
     return { result: { ok: false, reasonCode }, provider: -1 };
   }
 

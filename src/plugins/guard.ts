@@ -36,6 +36,17 @@ export class PluginGuard {
     return Promise.race([done, timeout]).finally(() => clearTimeout(timer));
   }
 
+  /**
+   * For interfaces that must answer synchronously (throttlers): a promise is a broken plugin, counted
+   * and logged like a throw, and its eventual rejection is swallowed.
+   */
+  callSync<T>(label: string, fn: () => T): Guarded<T> {
+    const r = this.call(label, fn);
+    if (!(r instanceof Promise)) return r;
+    r.catch(() => undefined);
+    return this.failed(label, new Error('answered asynchronously; this interface must answer synchronously'), false);
+  }
+
   /** The same, always as a promise. */
   async callAsync<T>(label: string, fn: () => T | Promise<T>): Promise<Guarded<T>> {
     return this.call(label, fn);

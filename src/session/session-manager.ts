@@ -57,6 +57,7 @@ export class SessionManager {
     let existing = tenant.sessions.get(clientId);
     const owner = existing?.link as SessionOwner | undefined;
     if (owner) {
+      existing!.takenOver = true;
       owner.takeOver();
       existing = tenant.sessions.get(clientId);
     }
@@ -117,9 +118,10 @@ export class SessionManager {
     if (session.expiryInterval === 0) {
       session.will = undefined;
       if (will) this.publishWill(session, will);
-      this.end(session, 'clean');
+      this.end(session, session.takenOver ? 'taken-over' : 'clean');
       return;
     }
+    session.takenOver = false;
     if (will) this.scheduleWill(session, will, now);
     this.scheduleExpiry(session, now);
     session.host.persistence?.sessionChanged(session);

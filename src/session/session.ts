@@ -95,6 +95,8 @@ export class Session {
   expiryHandle: DeadlineHandle | undefined = undefined;
   willHandle: DeadlineHandle | undefined = undefined;
   ended = false;
+  /** Set while a new connection takes the session over (its end, if any, is reported so). */
+  takenOver = false;
   /** Sequence of the last outbound stored in the durable inbox. */
   lastSeq = 0;
   private nextPacketId = 1;

@@ -97,9 +97,9 @@ export class Quotas {
   allows(tenant: Tenant, resource: ResourceType, clientId?: string): boolean {
     let ok: boolean;
     if (this.plugin) {
-      const r = this.guard.call('throttler.hasResource', () => this.throttler.hasResource(tenant.id, resource));
-      // Throttlers are synchronous: a promise is a broken plugin.
-      ok = r instanceof Promise ? this.onFailure === 'allow' : r.ok ? r.value !== false : this.onFailure === 'allow';
+      // Throttlers are synchronous (hot path): a promise counts as a failure of the plugin.
+      const r = this.guard.callSync('throttler.hasResource', () => this.throttler.hasResource(tenant.id, resource));
+      ok = r.ok ? r.value !== false : this.onFailure === 'allow';
     } else {
       ok = this.throttler.hasResource(tenant.id, resource);
     }

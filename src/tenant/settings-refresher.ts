@@ -40,15 +40,18 @@ export class SettingsRefresher {
   async refreshAll(): Promise<void> {
     const ids = new Set<string>(['default']);
     for (const t of this.tenants.values()) ids.add(t.id);
+    // Tenants without a connection right now keep a provider answer too: it must not go stale.
+    for (const id of this.source.providerTenants()) ids.add(id);
     for (const id of ids) await this.refresh(id);
   }
 
   /**
-   * For a tenant the provider was never asked about: a promise of its first answer (a new tenant's
-   * first connection waits for it, so its settings apply from the start). Undefined otherwise.
+   * For a tenant not in use (never seen, or idle since): a promise of the provider's answer (the
+   * tenant's first connection waits for it, so its settings apply from the start). Undefined otherwise.
    */
   ensure(tenantId: string): Promise<void> | undefined {
-    if (this.asked.has(tenantId)) return undefined;
+    // A tenant in use is refreshed by the timer; one that was idle is asked again now.
+    if (this.asked.has(tenantId) && this.tenants.find(tenantId) !== undefined) return undefined;
     let p = this.first.get(tenantId);
     if (!p) {
       p = this.refresh(tenantId).finally(() => this.first.delete(tenantId));

@@ -25,6 +25,11 @@ export class SettingsSource {
     return s;
   }
 
+  /** Tenants that have settings from the setting provider. */
+  providerTenants(): IterableIterator<string> {
+    return this.providerPatches.keys();
+  }
+
   /** Replaces the config-file blocks (config reload). */
   setFileBlocks(blocks: Record<string, TenantSettingsPatch>): void {
     this.fileBlocks = blocks;

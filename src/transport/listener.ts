@@ -61,10 +61,11 @@ export class NetworkListener implements Listener {
 
   constructor(
     private readonly config: ListenerConfig,
-    readonly name: string,
+    private readonly givenName: string | undefined,
     private readonly accept: AcceptFn,
   ) {
     const secure = config.type === 'tls' || config.type === 'wss';
+    const name = givenName ?? `${config.type}:${config.port}`;
     if (secure) {
       this.tls = createTlsServer({
         ...loadPem(config, name),
@@ -100,6 +101,11 @@ export class NetworkListener implements Listener {
 
   get type(): ListenerConfig['type'] {
     return this.config.type;
+  }
+
+  /** The configured name, else `<type>:<port>` with the port actually bound. */
+  get name(): string {
+    return this.givenName ?? `${this.config.type}:${this.boundPort || this.config.port}`;
   }
 
   get port(): number {
