@@ -214,7 +214,9 @@ export class Engine {
     for (const c of this.all) if (c.state === S_READY && now - c.lastTx > limit) c.ping();
   }
 
-  stopPublishing(): void {
+  /** Ends publishing now; with `at` (shared-clock ns) the measured window also ends there (stopped early). */
+  stopPublishing(at?: number): void {
+    if (at !== undefined && at < this.ctx.end) this.ctx.end = at;
     if (this.ctx.phase === PHASE_RUN) this.ctx.phase = PHASE_DRAIN;
   }
 

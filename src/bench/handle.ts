@@ -10,7 +10,8 @@ export interface EngineHandle {
   connect(concurrency: number): Promise<ConnectResult>;
   start(times: RunTimes): Promise<void>;
   progress(): Promise<Progress>;
-  stopPublishing(): Promise<void>;
+  /** Ends publishing; with `at` the measured window ends there too (stopped early). */
+  stopPublishing(at?: number): Promise<void>;
   finish(): Promise<EngineResult>;
 }
 
@@ -20,7 +21,7 @@ export function localEngine(init: EngineInit): EngineHandle {
     connect: (c) => e.connect(c),
     start: async (t) => e.start(t),
     progress: async () => e.progress(),
-    stopPublishing: async () => e.stopPublishing(),
+    stopPublishing: async (at) => e.stopPublishing(at),
     finish: () => e.finish(),
   };
 }
@@ -50,7 +51,7 @@ export function workerEngine(init: EngineInit): EngineHandle {
     connect: (concurrency) => call<ConnectResult>({ method: 'connect', concurrency }),
     start: (times) => call<void>({ method: 'start', times }),
     progress: () => call<Progress>({ method: 'progress' }),
-    stopPublishing: () => call<void>({ method: 'stopPublishing' }),
+    stopPublishing: (at) => call<void>(at === undefined ? { method: 'stopPublishing' } : { method: 'stopPublishing', at }),
     finish: async () => {
       const r = await call<EngineResult>({ method: 'finish' });
       await w.terminate();

@@ -122,8 +122,11 @@ Measurement and output
   --json                   print the report as JSON instead of a table
   --per-pair               include per publisher/subscriber pair counts in the JSON
   -l, --label <s>          free text copied into the report
-  -v, --verbose            progress every second on stderr
+  -v, --verbose            progress on stderr ('connected', 'measuring', every second)
   -h, --help
+
+SIGINT or SIGTERM ends publishing early (the measured window ends there) and still prints the
+report; a second signal kills.
 
 Payload (little endian): magic (4) | publisher index (4) | sequence (8) | send time ns (8) | zeros.
 Loss and duplicates are counted per publisher/subscriber pair by sequence number; publishers and

@@ -106,6 +106,8 @@ export interface BenchReport {
     rssPerConnBytes?: number;
   };
   drainS: number;
+  /** Publishing was ended before --duration by a signal (SIGINT/SIGTERM) or an aborted stop signal. */
+  stoppedEarly: boolean;
   warnings: string[];
   errors: string[];
   pairDetail?: PairCount[];

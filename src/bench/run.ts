@@ -22,7 +22,11 @@ interface CpuMark {
   broker: number | undefined;
 }
 
-export async function runGenerator(o: BenchOptions, log: (line: string) => void = () => undefined): Promise<BenchReport> {
+/**
+ * Runs the generator. `stop`, once aborted, ends publishing (and the measured window) early; the
+ * report then covers the shortened window (`stoppedEarly`). The CLI aborts it on SIGINT/SIGTERM.
+ */
+export async function runGenerator(o: BenchOptions, log: (line: string) => void = () => undefined, stop?: AbortSignal): Promise<BenchReport> {
   const epoch = newEpoch();
   const now = makeClock(epoch);
   const magic = (0x4d514c44 ^ randomInt(0, 0x7fffffff)) >>> 0;
@@ -70,12 +74,22 @@ export async function runGenerator(o: BenchOptions, log: (line: string) => void 
   const measureStart = t0 + o.warmup * 1e9;
   let end = measureStart + o.duration * 1e9;
   await Promise.all(handles.map((h) => h.start({ t0, measureStart, end })));
-  await sleep(Math.max(0, (measureStart - now()) / 1e6));
+  while (stop?.aborted !== true && now() < measureStart) await sleep(Math.min(50, Math.max(1, (measureStart - now()) / 1e6)));
   const m0 = mark();
+  log('measuring');
   let lastVerbose = now();
+  let stoppedEarly = false;
   for (;;) {
     const t = now();
     if (t >= end) break;
+    if (stop?.aborted === true) {
+      // Stopped from outside: the measured window ends now, for every engine.
+      end = Math.max(measureStart, t);
+      stoppedEarly = true;
+      await Promise.all(handles.map((h) => h.stopPublishing(end)));
+      log('stopped early');
+      break;
+    }
     await sleep(Math.min(50, Math.max(1, (end - t) / 1e6)));
     sampleRss();
     if (o.count > 0 && o.idle === 0) {
@@ -93,6 +107,7 @@ export async function runGenerator(o: BenchOptions, log: (line: string) => void 
     }
   }
   const m1 = mark();
+  log('draining');
   const rssAfter = sampleRss();
 
   // Drain.
@@ -133,6 +148,7 @@ export async function runGenerator(o: BenchOptions, log: (line: string) => void 
     rss: { before: rssBefore, after: rssAfter, peak: rssPeak },
     drainS,
     drainTimedOut,
+    stoppedEarly,
   });
 }
 
@@ -151,6 +167,7 @@ interface RunFacts {
   rss: { before: number | undefined; after: number | undefined; peak: number | undefined };
   drainS: number;
   drainTimedOut: boolean;
+  stoppedEarly: boolean;
 }
 
 function latencySummary(h: Histogram): LatencySummary {
@@ -223,6 +240,7 @@ function buildReport(o: BenchOptions, plan: ReturnType<typeof makePlan>, results
   const cores = Math.min(o.workers, availableParallelism());
   if (f.selfCpu.total >= 90 * cores) warnings.push(`the generator used ${f.selfCpu.total.toFixed(0)} % CPU: it may be the bottleneck (try --workers on a machine with spare cores)`);
   if (f.conn.failed > 0) warnings.push(`${f.conn.failed} of ${f.conn.attempted} connections failed`);
+  if (f.stoppedEarly) warnings.push(`stopped early (signal) after ${f.measuredS.toFixed(1)} s of the ${o.duration} s measured window`);
   if (f.drainTimedOut) warnings.push(`draining stopped after ${o.drain} s with acknowledgements or deliveries outstanding`);
   if (t('closedAfterReady') > 0) warnings.push(`${t('closedAfterReady')} connections were closed by the broker during the run`);
   if (t('unknownAcks') > 0) warnings.push(`${t('unknownAcks')} acknowledgements for unknown packet ids`);
@@ -291,6 +309,7 @@ function buildReport(o: BenchOptions, plan: ReturnType<typeof makePlan>, results
     },
     self: { cpuPct: f.selfCpu.total, userPct: f.selfCpu.user, sysPct: f.selfCpu.sys, rssKb: Math.round(mem.rss / 1024), workers: o.workers },
     drainS: f.drainS,
+    stoppedEarly: f.stoppedEarly,
     warnings,
     errors,
   };

@@ -8,7 +8,7 @@ export type WorkerRequest =
   | { id: number; method: 'connect'; concurrency: number }
   | { id: number; method: 'start'; times: RunTimes }
   | { id: number; method: 'progress' }
-  | { id: number; method: 'stopPublishing' }
+  | { id: number; method: 'stopPublishing'; at?: number }
   | { id: number; method: 'finish' };
 
 const port = parentPort;
@@ -28,7 +28,7 @@ if (port !== null) {
         reply(engine.progress());
         return;
       case 'stopPublishing':
-        engine.stopPublishing();
+        engine.stopPublishing(m.at);
         reply(undefined);
         return;
       case 'finish':

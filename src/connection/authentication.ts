@@ -30,8 +30,20 @@ export interface AuthExchange {
  */
 export function authenticate(conn: Connection, request: AuthRequest, reauth: boolean, done: (r: Authenticated) => void): void {
   conn.block();
-  conn.ctx.auth.authenticate(request).then(
-    (step) => onStep(conn, step, request, reauth, done),
+  let step: AuthStep | Promise<AuthStep>;
+  try {
+    step = conn.ctx.auth.authenticate(request);
+  } catch (err) {
+    conn.ctx.log.error({ err }, 'authentication failed');
+    fail(conn, ReasonCode.ServerUnavailable, 'authentication failed', reauth);
+    return;
+  }
+  if (!(step instanceof Promise)) {
+    onStep(conn, step, request, reauth, done);
+    return;
+  }
+  step.then(
+    (s) => onStep(conn, s, request, reauth, done),
     (err: unknown) => {
       conn.ctx.log.error({ err }, 'authentication failed');
       fail(conn, ReasonCode.ServerUnavailable, 'authentication failed', reauth);
@@ -133,7 +145,7 @@ export function handleAuth(conn: Connection, p: AuthPacket): void {
 export function applyCredentials(conn: Connection, result: Authenticated): void {
   const identity = conn.identity!;
   identity.acl = result.acl;
-  conn.authorization.clear();
+  conn.clearAuthorization();
   conn.checkAuthorization = !AuthorizationCache.allowsAll(conn.ctx.auth, identity);
   conn.checkDelivery = conn.ctx.checkDelivery && conn.checkAuthorization;
   conn.setCredentialsExpiry(result.expiresAt);

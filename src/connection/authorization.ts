@@ -4,6 +4,7 @@
  */
 import type { AuthService } from '../auth/auth-service';
 import type { AuthAction, ClientIdentity } from '../plugins/types';
+import type { Clock } from '../util/clock';
 
 const MAX_ENTRIES = 256;
 
@@ -18,8 +19,12 @@ export class AuthorizationCache {
   constructor(
     private readonly auth: AuthService,
     private readonly ttlMs: number,
-    private readonly now: () => number,
+    private readonly clock: Clock,
   ) {}
+
+  private now(): number {
+    return this.clock.now();
+  }
 
   /** Whether nothing ever needs checking (no rules, no authorizing provider): the fast path. */
   static allowsAll(auth: AuthService, client: ClientIdentity): boolean {

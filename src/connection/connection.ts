@@ -71,8 +71,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   authMethod: string | undefined;
   /** An MQTT 5 enhanced authentication exchange in progress. */
   authExchange: AuthExchange | undefined;
-  /** Authorization answers of this connection. */
-  readonly authorization: AuthorizationCache;
+  private authCache: AuthorizationCache | undefined = undefined;
   /** Whether publish/subscribe/receive need authorization at all (false: no rules, no authorizer). */
   checkAuthorization = false;
   /** Whether every delivery is authorized (auth.checkDelivery). */
@@ -88,6 +87,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private throttled = false;
   private fairPaused = false;
   private heldBack = false;
+  /** Whether the transport is paused (for any of the reasons above). */
+  private inputPaused = false;
   private backpressureTimer: NodeJS.Timeout | undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
@@ -98,7 +99,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private held: Packet[] | undefined;
   private deadline: DeadlineHandle | undefined;
   private ackTail: Promise<void> | undefined;
-  private readonly writeFn = (b: Buffer): void => this.transport.write(b);
 
   constructor(
     readonly transport: Transport,
@@ -107,11 +107,20 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     maxPacketSize: number,
   ) {
     this.decoder = new PacketDecoder(this, { maxPacketSize });
-    this.authorization = new AuthorizationCache(ctx.auth, ctx.aclCacheMs, () => ctx.clock.now());
     this.lastActivity = ctx.clock.now();
     transport.bind(this);
     ctx.connections.add(this);
     this.deadline = ctx.scheduler.schedule(this.lastActivity + connectTimeoutMs, this);
+  }
+
+  /** Authorization answers of this connection (created when first needed). */
+  get authorization(): AuthorizationCache {
+    return (this.authCache ??= new AuthorizationCache(this.ctx.auth, this.ctx.aclCacheMs, this.ctx.clock));
+  }
+
+  /** Forgets every authorization answer (re-authentication). */
+  clearAuthorization(): void {
+    this.authCache?.clear();
   }
 
   get remoteAddress(): string {
@@ -145,7 +154,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       if (enc.bytes.length > this.clientMaxPacketSize && fresh) this.outAliases!.forget(msg.topic);
     }
     if (enc.bytes.length > this.clientMaxPacketSize) return 'packet-too-large';
-    writeEncoded(enc, qos, packetId, dup, this.writeFn);
+    writeEncoded(enc, qos, packetId, dup, this.transport);
     const usage = this.tenant!.usage;
     const bytes = enc.bytes.length;
     usage.messagesOut++;
@@ -213,7 +222,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   pauseForBackpressure(): void {
     if (this.heldBack || this.state === ConnState.Closed) return;
     this.heldBack = true;
-    this.transport.pause();
+    this.pauseInput();
     // Never wait forever on a subscriber that stalls: resume after a bound and re-check then.
     this.backpressureTimer = setTimeout(() => this.resumeFromBackpressure(), BACKPRESSURE_MAX_MS);
   }
@@ -229,7 +238,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   pauseForFairness(): void {
     if (this.fairPaused || this.state === ConnState.Closed) return;
     this.fairPaused = true;
-    this.transport.pause();
+    this.pauseInput();
   }
 
   resumeFromFairness(): void {
@@ -238,8 +247,16 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.resumeIfFree();
   }
 
+  /** Stops reading from the socket (once, whatever the reasons). */
+  private pauseInput(): void {
+    if (this.inputPaused) return;
+    this.inputPaused = true;
+    this.transport.pause();
+  }
+
   private resumeIfFree(): void {
-    if (this.blocked === 0 && !this.throttled && !this.fairPaused && !this.heldBack && this.state !== ConnState.Closed) {
+    if (this.inputPaused && this.blocked === 0 && !this.throttled && !this.fairPaused && !this.heldBack && this.state !== ConnState.Closed) {
+      this.inputPaused = false;
       this.transport.resume();
     }
   }
@@ -248,7 +265,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   throttle(ms: number): void {
     if (this.throttled || this.state === ConnState.Closed) return;
     this.throttled = true;
-    this.transport.pause();
+    this.pauseInput();
     this.throttleTimer = setTimeout(() => {
       this.throttleTimer = undefined;
       this.throttled = false;
@@ -320,6 +337,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   onPacket(packet: Packet): void {
     if (this.blocked > 0) {
       (this.held ??= []).push(packet);
+      // Reading stops only once something must wait: a decision that comes back at once costs nothing.
+      this.pauseInput();
       return;
     }
     this.dispatch(packet);
@@ -399,7 +418,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   /** Holds further packets until `unblock` (an asynchronous decision is pending). */
   block(): void {
-    if (this.blocked++ === 0) this.transport.pause();
+    this.blocked++;
   }
 
   unblock(): void {
@@ -622,7 +641,9 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         by,
         reason,
       });
-      this.ctx.log.debug({ tenantId: tenant.id, clientId: this.clientId, reason: reasonName(reasonCode), by }, reason);
+      if (this.ctx.log.isLevelEnabled('debug')) {
+        this.ctx.log.debug({ tenantId: tenant.id, clientId: this.clientId, reason: reasonName(reasonCode), by }, reason);
+      }
     }
     if (tenant) this.ctx.tenants.release(tenant);
   }

@@ -39,14 +39,14 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
   }
   const session = conn.session!;
   if (qos > 0) {
-    if (qos === 2 && session.incomingQoS2.has(p.packetId!)) {
+    if (qos === 2 && session.incomingQoS2Count > 0 && session.incomingQoS2.has(p.packetId!)) {
       // [MQTT-4.3.3-10] a resend of a QoS 2 PUBLISH not yet released: acknowledge again, do not
       // deliver again; it is already counted against Receive Maximum.
       conn.sendAfter(undefined, { type: 5, packetId: p.packetId! });
       return;
     }
     // [MQTT-3.3.4-7..9] more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum.
-    if (v5 && conn.pendingAcks + session.incomingQoS2.size >= s.receiveMaximum) {
+    if (v5 && conn.pendingAcks + session.incomingQoS2Count >= s.receiveMaximum) {
       conn.abort(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
       return;
     }

@@ -78,24 +78,18 @@ export function ownEncoding(
  * The buffers to write for one delivery: the shared bytes for QoS 0; for QoS 1/2 a patched copy
  * (small messages) or a patched header followed by a view of the shared payload (large ones).
  */
-export function writeEncoded(
-  enc: EncodedPublish,
-  qos: QoS,
-  packetId: number,
-  dup: boolean,
-  write: (b: Buffer) => void,
-): void {
+export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, dup: boolean, out: { write(b: Buffer): void }): void {
   if (qos === 0) {
-    write(enc.bytes);
+    out.write(enc.bytes);
     return;
   }
   const total = enc.bytes.length;
   const copyLength = total <= COPY_LIMIT ? total : enc.headerLength;
-  const out = Buffer.allocUnsafe(copyLength);
-  enc.bytes.copy(out, 0, 0, copyLength);
-  out[enc.idOffset] = packetId >> 8;
-  out[enc.idOffset + 1] = packetId & 0xff;
-  if (dup) out[0] = out[0]! | 0x08;
-  write(out);
-  if (copyLength < total) write(enc.bytes.subarray(copyLength));
+  const copy = Buffer.allocUnsafe(copyLength);
+  enc.bytes.copy(copy, 0, 0, copyLength);
+  copy[enc.idOffset] = packetId >> 8;
+  copy[enc.idOffset + 1] = packetId & 0xff;
+  if (dup) copy[0] = copy[0]! | 0x08;
+  out.write(copy);
+  if (copyLength < total) out.write(enc.bytes.subarray(copyLength));
 }

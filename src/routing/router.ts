@@ -155,7 +155,7 @@ function pickMember(group: SharedGroup, qos: QoS, exclude: Session | undefined):
     const link = s.link;
     if (!link) continue;
     if (connected < 0) connected = i;
-    if (link.writable && s.queue.length === 0 && (qos === 0 || s.inflight.size < link.sendWindow)) {
+    if (link.writable && s.queue.length === 0 && (qos === 0 || s.inflightCount < link.sendWindow)) {
       group.next = i + 1;
       return m;
     }

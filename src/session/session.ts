@@ -81,11 +81,10 @@ export function sizeOf(msg: Message): number {
 export class Session {
   link: SessionLink | undefined = undefined;
   readonly subscriptions = new Map<string, SessionSubscription>();
-  /** Outgoing QoS 1/2 messages with a packet id, in the order they were sent. */
-  readonly inflight = new Map<number, Outbound>();
   readonly queue = new Deque<Outbound>();
-  /** Packet ids of QoS 2 PUBLISHes received and not yet released by PUBREL. */
-  readonly incomingQoS2 = new Set<number>();
+  // Allocated on first use: an idle session holds no collections.
+  private inflightMap: Map<number, Outbound> | undefined = undefined;
+  private incoming: Set<number> | undefined = undefined;
   /** Seconds; 0 ends the session with its connection; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
   will: WillMessage | undefined = undefined;
@@ -119,6 +118,26 @@ export class Session {
 
   get tenantId(): string {
     return this.host.tenantId;
+  }
+
+  /** Outgoing QoS 1/2 messages with a packet id, in the order they were sent. */
+  get inflight(): Map<number, Outbound> {
+    return (this.inflightMap ??= new Map());
+  }
+
+  /** Number of outgoing messages in flight (without allocating). */
+  get inflightCount(): number {
+    return this.inflightMap === undefined ? 0 : this.inflightMap.size;
+  }
+
+  /** Packet ids of QoS 2 PUBLISHes received and not yet released by PUBREL. */
+  get incomingQoS2(): Set<number> {
+    return (this.incoming ??= new Set());
+  }
+
+  /** Number of received QoS 2 ids not yet released (without allocating). */
+  get incomingQoS2Count(): number {
+    return this.incoming === undefined ? 0 : this.incoming.size;
   }
 
   get persistent(): boolean {
@@ -166,7 +185,7 @@ export class Session {
       return undefined;
     }
     const out: Outbound = { msg, qos, retain, subIds, group, packetId: 0, state: OutState.Queued, seq: 0 };
-    if (qos > 0 && link !== undefined && this.queue.length === 0 && this.inflight.size < link.sendWindow && link.writable) {
+    if (qos > 0 && link !== undefined && this.queue.length === 0 && this.inflightCount < link.sendWindow && link.writable) {
       return this.send(out, link, true);
     }
     return this.enqueue(out);
@@ -174,7 +193,7 @@ export class Session {
 
   /** PUBACK from the client. Returns false for an unknown packet id. */
   acknowledge(packetId: number): boolean {
-    const out = this.inflight.get(packetId);
+    const out = this.inflightMap?.get(packetId);
     if (!out || out.qos !== 1) return false;
     this.progressAt = this.host.now();
     this.complete(out);
@@ -183,7 +202,7 @@ export class Session {
 
   /** PUBREC from the client: answer PUBREL, or forget the message when the client refused it. */
   received(packetId: number, refused: boolean): boolean {
-    const out = this.inflight.get(packetId);
+    const out = this.inflightMap?.get(packetId);
     if (!out || out.qos !== 2) return false;
     if (refused) {
       this.complete(out);
@@ -211,7 +230,7 @@ export class Session {
 
   /** PUBCOMP from the client. */
   completed(packetId: number): boolean {
-    const out = this.inflight.get(packetId);
+    const out = this.inflightMap?.get(packetId);
     if (!out || out.qos !== 2 || out.state !== OutState.Released) return false;
     this.complete(out);
     return true;
@@ -259,7 +278,7 @@ export class Session {
         if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
         continue;
       }
-      if (this.inflight.size >= link.sendWindow) break;
+      if (this.inflightCount >= link.sendWindow) break;
       this.queue.shift();
       this.send(out, link, false);
     }
@@ -305,17 +324,17 @@ export class Session {
 
   /** Number of queued plus in-flight messages. */
   get pendingCount(): number {
-    return this.queue.length + this.inflight.size;
+    return this.queue.length + this.inflightCount;
   }
 
   /** Drops everything queued and in flight (session ended or clean start). */
   clearMessages(): void {
     this.wakeWaiters();
     for (const out of this.queue) this.release(out);
-    for (const out of this.inflight.values()) this.release(out);
+    if (this.inflightMap !== undefined) for (const out of this.inflightMap.values()) this.release(out);
     this.queue.clear();
-    this.inflight.clear();
-    this.incomingQoS2.clear();
+    this.inflightMap = undefined;
+    this.incoming = undefined;
   }
 
   /** Puts a stored inbox entry back (restart recovery): queued, or in flight with its packet id. */
@@ -337,7 +356,7 @@ export class Session {
   /** Gives queued and in-flight QoS 1 messages of shared groups to other members; QoS 2 in flight stays. */
   private releaseShared(): void {
     let moved: Outbound[] | undefined;
-    for (const out of this.inflight.values()) {
+    if (this.inflightMap !== undefined) for (const out of this.inflightMap.values()) {
       // [MQTT-4.8.2-4] a QoS 2 delivery in flight is completed with this client when it reconnects.
       if (out.group && out.qos === 1 && out.state === OutState.Published) (moved ??= []).push(out);
     }
@@ -416,7 +435,7 @@ export class Session {
   }
 
   private complete(out: Outbound, drain = true): void {
-    this.inflight.delete(out.packetId);
+    this.inflightMap?.delete(out.packetId);
     this.release(out);
     if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
     if (drain && this.queue.length > 0) this.drain();
@@ -427,7 +446,7 @@ export class Session {
     for (;;) {
       const id = this.nextPacketId;
       this.nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (this.inflightMap === undefined || !this.inflightMap.has(id)) return id;
     }
   }
 }

@@ -55,8 +55,8 @@ export class NetworkListener implements Listener {
   private readonly origins = new Map<string, Origin>();
   private readonly streamOrigins = new WeakMap<PrependedStream, Origin>();
   private boundPort = 0;
-  private open = 0;
-  private readonly sockets = new Set<Socket>();
+  open = 0;
+  readonly sockets = new Set<Socket>();
   rejected = 0;
 
   constructor(
@@ -148,11 +148,9 @@ export class NetworkListener implements Listener {
     }
     this.open++;
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.open--;
-      this.sockets.delete(socket);
-    });
-    socket.on('error', () => undefined);
+    (socket as ListenedSocket)[LISTENER] = this;
+    socket.once('close', onListenedClose);
+    socket.on('error', ignoreError);
     const origin = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     if (this.config.proxyProtocol === 'off') {
       this.afterProxy(socket, origin);
@@ -279,6 +277,19 @@ export class NetworkListener implements Listener {
     socket.destroy();
   }
 }
+
+const LISTENER = Symbol('ratatosk.listener');
+type ListenedSocket = Socket & { [LISTENER]?: NetworkListener };
+
+// Shared by every socket (no closure per connection).
+function onListenedClose(this: ListenedSocket): void {
+  const l = this[LISTENER];
+  if (!l) return;
+  l.open--;
+  l.sockets.delete(this);
+}
+
+function ignoreError(): void {}
 
 function socketKey(socket: Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;

@@ -4,7 +4,10 @@
  * Data from many sockets is read in one poll phase; every PUBLISH routed during it appends to the
  * out-lists of its subscribers' sockets. One setImmediate per turn (not per message) then hands
  * each touched socket its bytes in a single write: concatenated when small, corked writev when large.
+ * Transports extend this class (one object per connection, not two), and an idle connection holds
+ * no out-list at all.
  */
+
 /** Where batched bytes go: a socket (corkable) or a WebSocket (one frame per flush). */
 export interface ByteSink {
   write(data: Buffer): void;
@@ -16,21 +19,25 @@ export interface ByteSink {
 
 const CONCAT_LIMIT = 64 * 1024;
 
-export class BatchedWriter {
-  private out: Buffer[] = [];
+export abstract class BatchedWriter {
+  /** The first buffer of this turn, and the others (only when there are several). */
+  private first: Buffer | undefined = undefined;
+  private more: Buffer[] | undefined = undefined;
   private outBytes = 0;
   private queued = false;
-  closed = false;
+  /** Set once the connection is closing: later writes are dropped. */
+  writerClosed = false;
 
-  constructor(private readonly stream: ByteSink) {}
+  protected abstract get sink(): ByteSink;
 
   get pendingBytes(): number {
-    return this.outBytes + this.stream.writableLength;
+    return this.outBytes + this.sink.writableLength;
   }
 
-  write(data: Buffer): void {
-    if (this.closed) return;
-    this.out.push(data);
+  protected queueBytes(data: Buffer): void {
+    if (this.writerClosed) return;
+    if (this.first === undefined) this.first = data;
+    else (this.more ??= []).push(data);
     this.outBytes += data.length;
     if (!this.queued) {
       this.queued = true;
@@ -42,33 +49,35 @@ export class BatchedWriter {
     }
   }
 
-  /** Hands everything queued to the stream now. */
+  /** Hands everything queued to the sink now. */
   flush(): void {
     this.queued = false;
-    const out = this.out;
-    const n = out.length;
-    if (n === 0 || this.closed) {
-      this.out.length = 0;
-      this.outBytes = 0;
-      return;
-    }
-    const stream = this.stream;
-    if (n === 1) {
-      stream.write(out[0]!);
-    } else if (this.outBytes <= CONCAT_LIMIT || !stream.cork || !stream.uncork) {
-      stream.write(Buffer.concat(out, this.outBytes));
-    } else {
-      stream.cork();
-      for (let i = 0; i < n; i++) stream.write(out[i]!);
-      stream.uncork();
-    }
-    out.length = 0;
+    const first = this.first;
+    const more = this.more;
+    const bytes = this.outBytes;
+    this.first = undefined;
+    this.more = undefined;
     this.outBytes = 0;
+    if (first === undefined || this.writerClosed) return;
+    const sink = this.sink;
+    if (more === undefined) {
+      sink.write(first);
+    } else if (bytes <= CONCAT_LIMIT || !sink.cork || !sink.uncork) {
+      more.unshift(first);
+      sink.write(Buffer.concat(more, bytes));
+    } else {
+      sink.cork();
+      sink.write(first);
+      for (let i = 0; i < more.length; i++) sink.write(more[i]!);
+      sink.uncork();
+    }
   }
 
+  /** Drops what is queued; later writes are ignored. */
   discard(): void {
-    this.closed = true;
-    this.out.length = 0;
+    this.writerClosed = true;
+    this.first = undefined;
+    this.more = undefined;
     this.outBytes = 0;
   }
 }

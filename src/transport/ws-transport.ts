@@ -6,14 +6,15 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ConnectionInfo } from '../plugins/types';
-import { BatchedWriter } from './socket-writer';
+import { reapLater } from './reaper';
+import { BatchedWriter, type ByteSink } from './socket-writer';
 import { DEFAULT_HIGH_WATER } from './stream-transport';
 import type { Transport, TransportHandler } from './transport';
 
-export class WsTransport implements Transport {
+export class WsTransport extends BatchedWriter implements Transport {
   private handler: TransportHandler | undefined;
-  private readonly writer: BatchedWriter;
   private congested = false;
+  private readonly wsSink: ByteSink;
   closed = false;
 
   constructor(
@@ -22,12 +23,13 @@ export class WsTransport implements Transport {
     readonly info: ConnectionInfo,
     private readonly highWater: number = DEFAULT_HIGH_WATER,
   ) {
-    this.writer = new BatchedWriter({
+    super();
+    this.wsSink = {
       write: (b) => ws.send(b, { binary: true, compress: false }),
       get writableLength() {
         return ws.bufferedAmount;
       },
-    });
+    };
     socket.setNoDelay(true);
     ws.on('message', this.onMessage);
     ws.on('close', this.onClose);
@@ -35,23 +37,23 @@ export class WsTransport implements Transport {
     socket.on('drain', this.onDrain);
   }
 
+  protected get sink(): ByteSink {
+    return this.wsSink;
+  }
+
   bind(handler: TransportHandler): void {
     this.handler = handler;
   }
 
-  get pendingBytes(): number {
-    return this.writer.pendingBytes;
-  }
-
   get writable(): boolean {
     if (this.closed) return false;
-    if (this.writer.pendingBytes < this.highWater) return true;
+    if (this.pendingBytes < this.highWater) return true;
     this.congested = true;
     return false;
   }
 
   write(data: Buffer): void {
-    if (!this.closed) this.writer.write(data);
+    if (!this.closed) this.queueBytes(data);
   }
 
   pause(): void {
@@ -64,14 +66,14 @@ export class WsTransport implements Transport {
 
   end(): void {
     if (this.closed) return;
-    this.writer.flush();
-    this.writer.discard();
+    this.flush();
+    this.discard();
     this.ws.close(1000);
-    setTimeout(() => this.ws.terminate(), 5000).unref();
+    reapLater(this.ws);
   }
 
   destroy(): void {
-    this.writer.discard();
+    this.discard();
     this.ws.terminate();
   }
 
@@ -87,7 +89,7 @@ export class WsTransport implements Transport {
   };
 
   private readonly onDrain = (): void => {
-    if (this.congested && this.writer.pendingBytes < this.highWater) {
+    if (this.congested && this.pendingBytes < this.highWater) {
       this.congested = false;
       this.handler?.onDrain();
     }
@@ -101,7 +103,7 @@ export class WsTransport implements Transport {
   private readonly onClose = (): void => {
     if (this.closed) return;
     this.closed = true;
-    this.writer.discard();
+    this.discard();
     this.handler?.onClose(this.error);
   };
 }

@@ -2,8 +2,12 @@
  * A FIFO queue over an array with a moving head: O(1) push and shift without per-item allocation.
  * The array is compacted when the consumed prefix outgrows the live part.
  */
+// Shared by every empty deque; never written to (push replaces it first).
+const EMPTY: never[] = [];
+
 export class Deque<T> {
-  private items: (T | undefined)[] = [];
+  /** Allocated on first push: most deques of idle sessions never hold anything. */
+  private items: (T | undefined)[] = EMPTY;
   private head = 0;
 
   get length(): number {
@@ -11,7 +15,8 @@ export class Deque<T> {
   }
 
   push(item: T): void {
-    this.items.push(item);
+    if (this.items === EMPTY) this.items = [item];
+    else this.items.push(item);
   }
 
   peek(): T | undefined {
@@ -23,7 +28,7 @@ export class Deque<T> {
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
-      this.items.length = 0;
+      this.items = EMPTY;
       this.head = 0;
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
@@ -41,13 +46,13 @@ export class Deque<T> {
       if (drop(item)) removed++;
       else kept.push(item);
     }
-    this.items = kept;
+    this.items = kept.length > 0 ? kept : EMPTY;
     this.head = 0;
     return removed;
   }
 
   clear(): void {
-    this.items = [];
+    this.items = EMPTY;
     this.head = 0;
   }
 
