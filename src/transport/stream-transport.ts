@@ -6,29 +6,23 @@
  */
 import type { Socket } from 'node:net';
 import type { ConnectionInfo } from '../plugins/types';
+import { BaseTransport, DEFAULT_HIGH_WATER } from './base-transport';
 import { reapLater } from './reaper';
-import { BatchedWriter, type ByteSink } from './socket-writer';
-import type { Transport, TransportHandler } from './transport';
+import type { ByteSink } from './socket-writer';
 
-/** Outgoing bytes per connection above which it counts as congested. */
-export const DEFAULT_HIGH_WATER = 1024 * 1024;
+export { DEFAULT_HIGH_WATER };
 
 const OWNER = Symbol('ratatosk.transport');
 
 type OwnedSocket = Socket & { [OWNER]?: StreamTransport };
 
-export class StreamTransport extends BatchedWriter implements Transport {
-  private handler: TransportHandler | undefined = undefined;
-  private congested = false;
-  closed = false;
-  error: Error | undefined = undefined;
-
+export class StreamTransport extends BaseTransport {
   constructor(
     private readonly socket: Socket,
-    readonly info: ConnectionInfo,
-    private readonly highWater: number = DEFAULT_HIGH_WATER,
+    info: ConnectionInfo,
+    highWater: number = DEFAULT_HIGH_WATER,
   ) {
-    super();
+    super(info, highWater);
     (socket as OwnedSocket)[OWNER] = this;
     socket.setNoDelay(true);
     socket.on('data', onSocketData);
@@ -41,21 +35,6 @@ export class StreamTransport extends BatchedWriter implements Transport {
     return this.socket;
   }
 
-  bind(handler: TransportHandler): void {
-    this.handler = handler;
-  }
-
-  get writable(): boolean {
-    if (this.closed) return false;
-    if (this.pendingBytes < this.highWater) return true;
-    this.congested = true;
-    return false;
-  }
-
-  write(data: Buffer): void {
-    if (!this.closed) this.queueBytes(data);
-  }
-
   pause(): void {
     this.socket.pause();
   }
@@ -64,17 +43,13 @@ export class StreamTransport extends BatchedWriter implements Transport {
     if (!this.closed) this.socket.resume();
   }
 
-  end(): void {
-    if (this.closed || this.writerClosed) return;
-    this.flush();
-    this.discard();
+  protected closeGracefully(): void {
     this.socket.end();
     // A peer that never reads must not keep the socket open forever.
     reapLater(this.socket);
   }
 
-  destroy(): void {
-    this.discard();
+  protected destroyNow(): void {
     this.socket.destroy();
   }
 
@@ -85,18 +60,12 @@ export class StreamTransport extends BatchedWriter implements Transport {
 
   /** @internal */
   onDrain(): void {
-    if (this.congested && this.pendingBytes < this.highWater) {
-      this.congested = false;
-      this.handler?.onDrain();
-    }
+    this.drained();
   }
 
   /** @internal */
   onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.discard();
-    this.handler?.onClose(this.error);
+    this.gone();
   }
 }
 
@@ -116,5 +85,3 @@ function onSocketError(this: OwnedSocket, err: Error): void {
 function onSocketClose(this: OwnedSocket): void {
   this[OWNER]?.onClose();
 }
-
-

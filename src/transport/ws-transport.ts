@@ -6,24 +6,20 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ConnectionInfo } from '../plugins/types';
+import { BaseTransport, DEFAULT_HIGH_WATER } from './base-transport';
 import { reapLater } from './reaper';
-import { BatchedWriter, type ByteSink } from './socket-writer';
-import { DEFAULT_HIGH_WATER } from './stream-transport';
-import type { Transport, TransportHandler } from './transport';
+import type { ByteSink } from './socket-writer';
 
-export class WsTransport extends BatchedWriter implements Transport {
-  private handler: TransportHandler | undefined;
-  private congested = false;
+export class WsTransport extends BaseTransport {
   private readonly wsSink: ByteSink;
-  closed = false;
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly socket: Socket,
-    readonly info: ConnectionInfo,
-    private readonly highWater: number = DEFAULT_HIGH_WATER,
+    socket: Socket,
+    info: ConnectionInfo,
+    highWater: number = DEFAULT_HIGH_WATER,
   ) {
-    super();
+    super(info, highWater);
     this.wsSink = {
       write: (b) => ws.send(b, { binary: true, compress: false }),
       get writableLength() {
@@ -41,21 +37,6 @@ export class WsTransport extends BatchedWriter implements Transport {
     return this.wsSink;
   }
 
-  bind(handler: TransportHandler): void {
-    this.handler = handler;
-  }
-
-  get writable(): boolean {
-    if (this.closed) return false;
-    if (this.pendingBytes < this.highWater) return true;
-    this.congested = true;
-    return false;
-  }
-
-  write(data: Buffer): void {
-    if (!this.closed) this.queueBytes(data);
-  }
-
   pause(): void {
     this.ws.pause();
   }
@@ -64,16 +45,12 @@ export class WsTransport extends BatchedWriter implements Transport {
     if (!this.closed) this.ws.resume();
   }
 
-  end(): void {
-    if (this.closed) return;
-    this.flush();
-    this.discard();
+  protected closeGracefully(): void {
     this.ws.close(1000);
     reapLater(this.ws);
   }
 
-  destroy(): void {
-    this.discard();
+  protected destroyNow(): void {
     this.ws.terminate();
   }
 
@@ -88,22 +65,11 @@ export class WsTransport extends BatchedWriter implements Transport {
     else this.handler?.onData(Buffer.from(data));
   };
 
-  private readonly onDrain = (): void => {
-    if (this.congested && this.pendingBytes < this.highWater) {
-      this.congested = false;
-      this.handler?.onDrain();
-    }
-  };
+  private readonly onDrain = (): void => this.drained();
 
-  private error: Error | undefined;
   private readonly onError = (err: Error): void => {
     this.error = err;
   };
 
-  private readonly onClose = (): void => {
-    if (this.closed) return;
-    this.closed = true;
-    this.discard();
-    this.handler?.onClose(this.error);
-  };
+  private readonly onClose = (): void => this.gone();
 }
