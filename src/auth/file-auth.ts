@@ -17,25 +17,12 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ReasonCode } from '../codec/reason-codes';
 import { RatatoskError } from '../errors';
-import { describeIssues } from '../plugins/collectors/options';
+import { describeIssues } from '../plugins/options';
 import type { AclRule, AuthProvider, AuthRequest, AuthResult, PluginContext } from '../plugins/types';
-import { parseFilter } from '../topic/validate';
+import { aclSchema } from './acl-schema';
 import { hashPassword, parseHash, verifyPassword, type ParsedHash } from './passwd';
 
-/** One access rule as written in a file, a token or a webhook answer. */
-export const aclRuleSchema = z
-  .object({
-    action: z.enum(['publish', 'subscribe', 'pubsub']),
-    topic: z
-      .string()
-      .min(1)
-      .refine((t) => !t.startsWith('$share/'), { message: 'a rule applies to the filter without $share/<group>/' })
-      .refine((t) => typeof parseFilter(t) !== 'number', { message: 'not a valid topic filter' }),
-    allow: z.boolean(),
-  })
-  .strict();
-
-export const aclSchema = z.array(aclRuleSchema);
+export { aclRuleSchema, aclSchema } from './acl-schema';
 
 const userSchema = z
   .object({

@@ -17,10 +17,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ReasonCode } from '../codec/reason-codes';
-import { isHttpUrl, JsonPoster } from '../plugins/collectors/http-post';
+import { isHttpUrl, JsonPoster } from '../plugins/http-post';
 import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest, PluginContext } from '../plugins/types';
 import { DEFAULT_TENANT } from './dev-auth';
-import { aclSchema } from './file-auth';
+import { aclSchema } from './acl-schema';
 
 const httpUrl = z.string().refine(isHttpUrl, { message: 'expected an http:// or https:// URL' });
 

@@ -15,9 +15,9 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, t
 import { z } from 'zod';
 import { ReasonCode } from '../codec/reason-codes';
 import { RatatoskError } from '../errors';
-import { isHttpUrl } from '../plugins/collectors/http-post';
+import { isHttpUrl } from '../plugins/http-post';
 import type { AuthProvider, AuthRequest, AuthResult, PluginContext } from '../plugins/types';
-import { aclSchema } from './file-auth';
+import { aclSchema } from './acl-schema';
 
 export const jwtAuthOptionsSchema = z
   .object({

@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { authProviderSchema } from '../config/schema';
 import { RatatoskError } from '../errors';
-import { detailOf, loadNamed, parseOptions } from '../plugins/collectors/options';
+import { detailOf, loadNamed, parseOptions } from '../plugins/options';
 import { loadPlugin } from '../plugins/loader';
 import type { AuthProvider, PluginContext } from '../plugins/types';
 import { certAuthOptionsSchema, CertAuthProvider } from './cert-auth';

@@ -11,7 +11,7 @@ import { Deque } from '../../util/deque';
 import type { BrokerEvent } from '../events';
 import type { EventCollector, PluginContext } from '../types';
 import { eventFilter, eventTypesSchema } from './event-filter';
-import { isHttpUrl, JsonPoster } from './http-post';
+import { isHttpUrl, JsonPoster } from '../http-post';
 
 export const httpCollectorOptionsSchema = z
   .object({

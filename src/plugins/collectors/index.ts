@@ -16,7 +16,7 @@ import { loadPlugin } from '../loader';
 import type { EventCollector, PluginContext } from '../types';
 import { HttpCollector, httpCollectorOptionsSchema } from './http-collector';
 import { LogCollector, logCollectorOptionsSchema } from './log-collector';
-import { loadNamed, parseOptions } from './options';
+import { loadNamed, parseOptions } from '../options';
 
 export { HttpCollector, type HttpCollectorOptions, type HttpCollectorStats } from './http-collector';
 export { LogCollector, type LogCollectorOptions } from './log-collector';

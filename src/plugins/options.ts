@@ -4,7 +4,7 @@
  * Shared by src/auth/providers.ts and the collectors; it could move to src/plugins/ or src/config/.
  */
 import type { z } from 'zod';
-import { ErrorCodes, RatatoskError } from '../../errors';
+import { ErrorCodes, RatatoskError } from '../errors';
 
 /** `prefix.key.sub: message` for each issue; an unknown key is named `prefix.key: unknown key`. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
