@@ -110,10 +110,11 @@ export function brokerKinds(root) {
   return {
     ratatosk: {
       name: 'Ratatosk',
-      async start({ port, pin, storage = 'memory', durability, dataDir, logLevel = 'warn', onLine }) {
+      // `config`: more top-level settings for the config file (e.g. { fairness: { enabled: false } }).
+      async start({ port, pin, storage = 'memory', durability, dataDir, logLevel = 'warn', onLine, config: extra }) {
         const dir = mkdtempSync(join(tmpdir(), 'rtk-bench-'));
         const config = join(dir, 'ratatosk.json');
-        const cfg = { host: '127.0.0.1', tenants: { default: RATATOSK_TENANT_DEFAULTS } };
+        const cfg = { host: '127.0.0.1', tenants: { default: RATATOSK_TENANT_DEFAULTS }, ...(extra ?? {}) };
         if (durability) cfg.durability = durability;
         writeFileSync(config, `${JSON.stringify(cfg, null, 2)}\n`);
         const argv = ['node', main, 'start', '--config', config, '--mqtt-port', String(port), '--ws-port', '0', '--storage', storage, '--log-level', logLevel];

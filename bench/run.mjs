@@ -5,6 +5,9 @@
 //
 // Usage: node bench/run.mjs [--quick] [--only <scenario>[,<scenario>]] [--brokers ratatosk,mosquitto,aedes]
 //        [--merge: keep the other scenarios of bench/last-run.json] [--render-only: rewrite BENCHMARKS.md from it]
+//        [--results <file>: read and write the raw results there instead of bench/last-run.json]
+//        [--repeat N: run each case of the noisy-neighbour scenario N times, report the median by B's p99]
+//        [--fairness '{"intervalMs":5}': one more noisy-neighbour row with these fairness settings; repeatable]
 //        (BENCH_QUICK=1 is --quick; `npm run bench -- --quick` builds first)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +31,9 @@ const { values } = parseArgs({
     out: { type: 'string' },
     merge: { type: 'boolean' },
     'render-only': { type: 'boolean' },
+    results: { type: 'string' },
+    repeat: { type: 'string' },
+    fairness: { type: 'string', multiple: true },
   },
 });
 const quick = values.quick === true || process.env.BENCH_QUICK === '1';
@@ -36,6 +42,8 @@ const all = scenarios(quick);
 const only = values.only ? values.only.split(',').map((s) => s.trim()) : undefined;
 const selected = only ? all.filter((s) => only.some((o) => s.id === o || s.id.startsWith(o) || s.title.startsWith(`${o}.`))) : all;
 const outFile = values.out ? resolve(values.out) : join(ROOT, 'BENCHMARKS.md');
+const LAST = values.results ? resolve(values.results) : join(ROOT, 'bench', 'last-run.json');
+const repeat = Number(values.repeat ?? '1');
 
 function log(s) {
   process.stderr.write(`[bench] ${s}\n`);
@@ -50,8 +58,15 @@ function fail(s) {
 const kinds = brokerKinds(ROOT);
 for (const b of brokerIds) if (!kinds[b]) fail(`unknown broker '${b}' (ratatosk, mosquitto, aedes)`);
 if (selected.length === 0) fail(`no scenario matches --only ${values.only} (${all.map((s) => s.id).join(', ')})`);
-if (!existsSync(MAIN)) fail(`${MAIN} is missing: build first (npm run build)`);
-if (brokerIds.includes('mosquitto') && spawnSync('sh', ['-c', 'command -v mosquitto']).status !== 0) {
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) fail(`--repeat: expected an integer in [1, 20], got '${values.repeat}'`);
+if (!values['render-only'] && values.merge && existsSync(LAST)) {
+  const prevQuick = JSON.parse(readFileSync(LAST, 'utf8')).quick;
+  if (prevQuick !== quick) fail(`--merge: ${LAST} holds a ${prevQuick ? 'quick' : 'full'} run and this one is ${quick ? 'quick' : 'full'}; use --results <another file>`);
+}
+if (!values['render-only'] && !existsSync(MAIN)) fail(`${MAIN} is missing: build first (npm run build)`);
+// Scenarios for Ratatosk alone need neither Mosquitto nor Aedes.
+const needed = selected.every((s) => s.ratatoskOnly) ? brokerIds.filter((b) => b === 'ratatosk') : brokerIds;
+if (!values['render-only'] && needed.includes('mosquitto') && spawnSync('sh', ['-c', 'command -v mosquitto']).status !== 0) {
   if (process.getuid?.() === 0) {
     log('installing the Debian package mosquitto');
     const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'inherit' });
@@ -60,7 +75,7 @@ if (brokerIds.includes('mosquitto') && spawnSync('sh', ['-c', 'command -v mosqui
     fail('mosquitto is not installed and this is not root: apt-get install mosquitto, or run with --brokers ratatosk,aedes');
   }
 }
-if (brokerIds.includes('aedes') && !existsSync(join(ROOT, 'node_modules', 'aedes'))) fail('aedes is not installed: npm install');
+if (!values['render-only'] && needed.includes('aedes') && !existsSync(join(ROOT, 'node_modules', 'aedes'))) fail('aedes is not installed: npm install');
 const cores = availableParallelism();
 const pin = hasTaskset() && cores >= 2;
 if (!pin) log(`WARNING: ${cores < 2 ? 'fewer than 2 CPUs' : 'taskset missing'}: brokers and generator are NOT pinned`);
@@ -74,16 +89,31 @@ if (existsSync(join(MQTTLOAD_DIR, 'mqttload.c'))) {
 // ---- running things ----------------------------------------------------------------------------
 let clientSeq = 0;
 
-/** Runs a generator (ours or mqttload) pinned to the generator CPU; resolves to its JSON and the command. */
-function runTool(argv) {
-  const full = pin ? ['taskset', '-c', GENERATOR_CPU, ...argv] : argv;
+/**
+ * Starts a generator (ours or mqttload) pinned to the generator CPU, optionally under `nice -n <nice>`.
+ * `onLine` sees its stderr line by line (our generator's -v progress: 'connected …', 'measuring',
+ * 'draining', '[1.0 s] sent …'). Returns the child and a promise of its JSON and command line.
+ */
+function startTool(argv, { nice, onLine } = {}) {
+  const niced = nice ? ['nice', '-n', String(nice), ...argv] : argv;
+  const full = pin ? ['taskset', '-c', GENERATOR_CPU, ...niced] : niced;
   const load = Math.round(loadavg()[0] * 100) / 100;
-  return new Promise((resolvePromise) => {
-    const child = spawn(full[0], full.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(full[0], full.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = new Promise((resolvePromise) => {
     let out = '';
     let err = '';
+    let partial = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => {
+      err += c;
+      if (!onLine) return;
+      partial += c;
+      let i;
+      while ((i = partial.indexOf('\n')) >= 0) {
+        onLine(partial.slice(0, i));
+        partial = partial.slice(i + 1);
+      }
+    });
     child.on('exit', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
       let json;
@@ -93,10 +123,18 @@ function runTool(argv) {
         json = undefined;
       }
       const command = commandLine(full);
+      // -v progress lines are not worth keeping; anything else on stderr is.
+      const stderr = err.split('\n').filter((l) => l.trim() && !/^(\[\d|connected |measuring$|draining$|stopped early$)/.test(l)).join('\n') || undefined;
       if (json === undefined) resolvePromise({ command, load, error: `exit ${code}: ${(err || out).trim().split('\n').slice(-5).join(' | ')}` });
-      else resolvePromise({ command, load, report: json, stderr: err.trim() || undefined });
+      else resolvePromise({ command, load, report: json, stderr });
     });
   });
+  return { child, result };
+}
+
+/** Runs a generator to its end; resolves to its JSON and the command. */
+function runTool(argv, opts) {
+  return startTool(argv, opts).result;
 }
 
 function genArgs(port, pid, args) {
@@ -134,7 +172,6 @@ function brief(r) {
 }
 
 // ---- the matrix --------------------------------------------------------------------------------
-const LAST = join(ROOT, 'bench', 'last-run.json');
 if (values['render-only']) {
   // Re-render BENCHMARKS.md from bench/last-run.json without running anything.
   const prev = JSON.parse(readFileSync(LAST, 'utf8'));
@@ -148,7 +185,7 @@ const results = {
   started: new Date().toISOString(),
   machine: machine(),
   versions: versions(ROOT),
-  brokers: brokerIds,
+  brokers: needed,
   scenarios: {},
 };
 
@@ -172,6 +209,9 @@ for (const sc of selected) {
   } else if (sc.id === 'persistent') {
     if (!brokerIds.includes('ratatosk')) continue;
     res.byBroker.ratatosk = await persistent(sc);
+  } else if (sc.noisy) {
+    if (!brokerIds.includes('ratatosk')) continue;
+    res.byBroker.ratatosk = await noisy(sc);
   } else {
     for (const id of brokerIds) {
       if (sc.ratatoskOnly && id !== 'ratatosk') continue;
@@ -206,9 +246,9 @@ if (values.merge && existsSync(LAST)) {
   }
 }
 const shown = all.filter((s) => results.scenarios[s.id]);
-writeFileSync(join(ROOT, 'bench', 'last-run.json'), `${JSON.stringify(results, null, 1)}\n`);
+writeFileSync(LAST, `${JSON.stringify(results, null, 1)}\n`);
 writeMarkdown(outFile, results, { root: ROOT, quick, pin, mqttload: mqttload !== undefined, sweepRates: SWEEP_RATES, p99Limit: SWEEP_P99_LIMIT_US, all: shown });
-log(`wrote ${outFile} and bench/last-run.json`);
+log(`wrote ${outFile} and ${LAST}`);
 
 // ---- scenario 7 ---------------------------------------------------------------------------------
 async function persistent(sc) {
@@ -277,6 +317,143 @@ async function persistent(sc) {
     rmSync(dataDir, { recursive: true, force: true });
   }
   return out;
+}
+
+// ---- scenario 8 ---------------------------------------------------------------------------------
+/**
+ * Noisy neighbour: per broker config (fair scheduling on and off) and per case (B alone, B while A
+ * floods QoS 0, B while A floods QoS 1), a fresh broker; A's generator (niced) floods until its
+ * 'measuring' line, then B's generator runs its fixed-rate load to the end, then A is stopped with
+ * SIGINT (so A's figures cover B's whole run). With --repeat N every case runs N times, interleaved,
+ * and the run with the median B p99 is the headline.
+ */
+async function noisy(sc) {
+  const N = { ...sc.noisy, configs: [...sc.noisy.configs] };
+  for (const f of values.fairness ?? []) {
+    let fairness;
+    try {
+      fairness = JSON.parse(f);
+    } catch {
+      fail(`--fairness: not JSON: ${f}`);
+    }
+    const id = `fair-${Object.entries(fairness).map(([k, v]) => `${k}-${v}`).join('-')}`;
+    N.configs.push({ id, label: `fair scheduling ${JSON.stringify(fairness).replace(/"/g, '')}`, config: { fairness } });
+  }
+  const out = { repeat, target: N.target, floodNice: N.floodNice, configs: {} };
+  for (const cfg of N.configs) {
+    out.configs[cfg.id] = { label: cfg.label, config: cfg.config, cases: {} };
+    for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true, runs: [] };
+  }
+  function cases(cfg) {
+    return N.cases.filter((c) => !c.configs || c.configs.includes(cfg.id));
+  }
+  for (let k = 0; k < repeat; k++) {
+    for (const cfg of N.configs) {
+      for (const c of cases(cfg)) {
+        const r = await noisyCase(N, cfg, c);
+        out.configs[cfg.id].cases[c.id].runs.push(r);
+        log(`  ${cfg.id} ${c.id}${repeat > 1 ? ` #${k + 1}` : ''}: ${noisyBrief(r)}`);
+      }
+    }
+  }
+  for (const cfg of N.configs) {
+    for (const c of cases(cfg)) {
+      const e = out.configs[cfg.id].cases[c.id];
+      const ok = e.runs.map((r, i) => ({ i, p99: r.b?.report?.latencyUs.p99 })).filter((x) => x.p99 !== undefined);
+      ok.sort((a, b) => a.p99 - b.p99);
+      e.pick = ok.length ? ok[Math.floor((ok.length - 1) / 2)].i : 0;
+    }
+  }
+  return out;
+}
+
+async function noisyCase(N, cfg, c) {
+  try {
+    return await withBroker('ratatosk', { config: cfg.config }, async (b, port) => {
+      const out = { broker: b.commands, loadBefore: Math.round(loadavg()[0] * 100) / 100 };
+      let flood;
+      let hog;
+      try {
+        if (c.hog) {
+          // A busy loop on the generator CPU at the flood generator's niceness.
+          const argv = ['nice', '-n', String(N.floodNice), 'node', '-e', 'for(;;){}'];
+          hog = spawn(pin ? 'taskset' : argv[0], pin ? ['-c', GENERATOR_CPU, ...argv] : argv.slice(1), { stdio: 'ignore' });
+          out.hog = commandLine(pin ? ['taskset', '-c', GENERATOR_CPU, ...argv] : argv);
+          await sleep(300);
+        }
+        if (c.flood) {
+          let flooding = false;
+          let ended;
+          flood = startTool(genArgs(port, b.pid, c.flood), { nice: N.floodNice, onLine: (l) => l === 'measuring' && (flooding = true) });
+          flood.result.then((r) => (ended = r));
+          const deadline = Date.now() + 120_000;
+          while (!flooding && ended === undefined && Date.now() < deadline) await sleep(20);
+          if (!flooding) throw new Error(`tenant A's generator is not flooding: ${ended?.error ?? 'no measuring line within 120 s'}`);
+        }
+        let s0;
+        let s1;
+        out.b = await runTool(genArgs(port, b.pid, N.b), {
+          onLine: (l) => {
+            if (l === 'measuring') s0 = cpuTimes();
+            else if (l === 'draining') s1 = cpuTimes();
+          },
+        });
+        out.cpuBusyPct = cpuBusy(s0, s1);
+        out.loadAfter = Math.round(loadavg()[0] * 100) / 100;
+      } finally {
+        if (hog) hog.kill('SIGKILL');
+        if (flood) {
+          flood.child.kill('SIGINT');
+          const t = setTimeout(() => flood.child.kill('SIGKILL'), 30_000);
+          out.a = await flood.result;
+          clearTimeout(t);
+        }
+      }
+      return out;
+    });
+  } catch (err) {
+    return { error: String(err.message ?? err) };
+  }
+}
+
+function noisyBrief(r) {
+  if (r.error) return `ERROR ${r.error}`;
+  const x = r.b?.report;
+  const a = r.a?.report;
+  const bs = x
+    ? `B p50 ${x.latencyUs.p50} p99 ${x.latencyUs.p99} max ${x.latencyUs.max} us, sent ${x.sent} lost ${x.lost} (after PUBACK ${x.lostAfterAck}), broker cpu ${x.broker?.cpuPct?.toFixed(0)}%, B gen cpu ${x.self.cpuPct.toFixed(0)}%`
+    : `B ERROR ${r.b?.error}`;
+  const as = r.a ? (a ? `; A delivered ${Math.round(a.throughput.deliveredPerSec)}/s sent ${Math.round(a.throughput.sentPerSec)}/s, A gen cpu ${a.self.cpuPct.toFixed(0)}%` : `; A ERROR ${r.a.error}`) : '';
+  const cpu = r.cpuBusyPct ? `; cpu0/cpu1 busy ${r.cpuBusyPct.map((v) => v.toFixed(0)).join('/')}%` : '';
+  return `${bs}${as}${cpu}; load ${r.loadBefore}`;
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Busy and total jiffies of every CPU, from /proc/stat. */
+function cpuTimes() {
+  try {
+    const lines = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d+ /.test(l));
+    return lines.map((l) => {
+      const v = l.trim().split(/\s+/).slice(1).map(Number);
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+      const idle = v[3] + (v[4] ?? 0);
+      return { busy: total - idle, total };
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** % busy of every CPU between two cpuTimes() samples (everything on it: broker, generators, others). */
+function cpuBusy(a, b) {
+  if (!a || !b || a.length !== b.length) return undefined;
+  return a.map((x, i) => {
+    const dt = b[i].total - x.total;
+    return dt > 0 ? Math.round(((b[i].busy - x.busy) / dt) * 1000) / 10 : 0;
+  });
 }
 
 function readRss(pid) {

@@ -60,5 +60,39 @@ export function scenarios(quick) {
       fill: ['-P', '100', '-S', '100', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '0', '--offline-subs', '--count', quick ? '20000' : '100000', '-d', '600'],
       metric: 'msg/s queued',
     },
+    {
+      id: 'noisy-neighbour',
+      title: '8. Noisy neighbour (Ratatosk, two tenants)',
+      what:
+        'tenant B (`tenantB/b`): 10 publisher/subscriber pairs on their own topics, QoS 1, 1,000 msg/s in total; alone, then while tenant A (`tenantA/a`) floods ' +
+        'from 100 publishers to 2 wildcard subscribers at an unlimited rate, QoS 0 and QoS 1; with fair scheduling (the default) and with `fairness: {enabled: false}`',
+      ratatoskOnly: true,
+      metric: 'B p99 under flood ÷ B p99 alone',
+      noisy: {
+        // Measured: tenant B, a light fixed-rate load (its generator is started once A is flooding).
+        b: ['-u', 'tenantB/b', '-P', '10', '-S', '10', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '1000', '-d', d(10, 3), '--warmup', d(2, 1), '-v'],
+        cases: [
+          { id: 'alone', label: 'B alone' },
+          // Control for the generator side: B alone while a niced busy loop holds CPU 1 (as A's
+          // generator might); B's latency should not move if sharing CPU 1 does not distort it.
+          { id: 'alone-cpu1-busy', label: 'control: B alone, CPU 1 busy (niced spin loop)', hog: true, configs: ['fair'] },
+          { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
+          { id: 'flood-qos1', label: 'B + A flooding QoS 1', flood: floodArgs(1) },
+        ],
+        configs: [
+          { id: 'fair', label: 'fair scheduling on (default)', config: {} },
+          { id: 'unfair', label: 'fair scheduling off', config: { fairness: { enabled: false } } },
+        ],
+        // The flood generator shares CPU 1 with B's: it runs under `nice -n 10` with one thread, so
+        // B's generator (a few % of a core) is scheduled first whenever it has work.
+        floodNice: 10,
+        target: { p99Ratio: 2 },
+      },
+    },
   ];
+
+  /** Tenant A: 100 publishers on their own topics to 2 wildcard subscribers, unlimited; stopped by SIGINT after B's run. */
+  function floodArgs(qos) {
+    return ['-u', 'tenantA/a', '-P', '100', '-S', '2', '--topics', 'own', '--filter', 'wildcard', '-q', String(qos), '-r', '0', '-d', '600', '--warmup', d(2, 1), '--drain', '5', '--workers', '1', '-v'];
+  }
 }

@@ -6,13 +6,19 @@
  * is active, the bytes the loop can take per interval (estimated from what it just did) are shared
  * among the active tenants by weight, max-min fair: a tenant that needs less than its share keeps
  * what it needs and the rest goes to the others. A tenant that uses up its allowance has every one
- * of its sockets paused until the next interval. Pausing is TCP backpressure: nothing is lost, the flooding tenant
+ * of its sockets paused until the next interval. Within an interval, a tenant also gets at most a
+ * slice of its allowance per turn of the event loop (about a millisecond of work): past it, its
+ * sockets wait for the next turn, so the turn in which a quiet tenant's message arrives never holds
+ * more than that slice of a flood. Pausing is TCP backpressure: nothing is lost, the flooding tenant
  * just slows down, and a tenant within its share is never paused — so it keeps its latency.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** How long a tenant counts as competing after it last sent something (ms). */
 const RECENT_MS = 500;
+
+/** Work a tenant may bring into one turn of the event loop while shares are enforced (ms). */
+const TURN_MS = 1;
 
 /** What the scheduler needs of a connection. */
 export interface Pausable {
@@ -29,6 +35,9 @@ export interface FairTenant {
   fairAllowance: number;
   /** Whether its sockets are paused until the next interval. */
   fairPaused: boolean;
+  /** Inbound bytes in this turn of the event loop, and whether it is paused until the next turn. */
+  turnBytes: number;
+  turnPaused: boolean;
   readonly connections: Set<Pausable>;
   readonly settings: { fairnessWeight: number };
 }
@@ -52,6 +61,8 @@ export class FairScheduler {
   private holdUntil = 0;
   /** Tenants with a finite allowance, to reset when enforcement stops. */
   private limited: FairTenant[] = [];
+  private turnPausedTenants: FairTenant[] = [];
+  private turnEndScheduled = false;
   /** Intervals in which some tenant was paused (for metrics and tests). */
   enforcedIntervals = 0;
   /** Times a tenant was paused. */
@@ -73,10 +84,36 @@ export class FairScheduler {
   onInbound(tenant: FairTenant, bytes: number): void {
     if (tenant.fairBytes === 0) this.seen.add(tenant);
     tenant.fairBytes += bytes;
-    if (tenant.fairBytes > tenant.fairAllowance && !tenant.fairPaused) {
+    const allowance = tenant.fairAllowance;
+    if (allowance === Infinity || tenant.fairPaused) return;
+    if (tenant.fairBytes > allowance) {
       tenant.fairPaused = true;
       this.pauses++;
+      if (!tenant.turnPaused) for (const c of tenant.connections) c.pauseForFairness();
+      return;
+    }
+    // The slice of this turn: a flood is read a little per turn, between everyone else's messages.
+    tenant.turnBytes += bytes;
+    if (!tenant.turnPaused && tenant.turnBytes > (allowance * TURN_MS) / this.options.intervalMs) {
+      tenant.turnPaused = true;
+      this.turnPausedTenants.push(tenant);
       for (const c of tenant.connections) c.pauseForFairness();
+      if (!this.turnEndScheduled) {
+        this.turnEndScheduled = true;
+        setImmediate(this.endTurn);
+      }
+    }
+  }
+
+  /** A turn of the event loop is over: tenants paused for this turn only may read again. */
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    const list = this.turnPausedTenants;
+    this.turnPausedTenants = [];
+    for (const t of list) {
+      t.turnPaused = false;
+      t.turnBytes = 0;
+      if (!t.fairPaused) for (const c of t.connections) c.resumeFromFairness();
     }
   }
 
@@ -147,8 +184,9 @@ export class FairScheduler {
   }
 
   private resume(t: FairTenant): void {
+    t.turnBytes = 0;
     if (!t.fairPaused) return;
     t.fairPaused = false;
-    for (const c of t.connections) c.resumeFromFairness();
+    if (!t.turnPaused) for (const c of t.connections) c.resumeFromFairness();
   }
 }

@@ -34,6 +34,8 @@ export class Tenant implements SessionHost, FairTenant {
   fairBytes = 0;
   fairAllowance = Infinity;
   fairPaused = false;
+  turnBytes = 0;
+  turnPaused = false;
 
   constructor(
     readonly id: string,

@@ -98,6 +98,28 @@ describe('generator against Ratatosk', () => {
     assert.equal(r.duplicates, 0);
   });
 
+  test('stopped from outside: the window ends at the signal, accounting stays exact', T, async () => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    let measuringAt = 0;
+    const p = runGenerator(opts({ qos: 1, duration: 30, warmup: 0.2 }), (l) => {
+      lines.push(l);
+      if (l === 'measuring') measuringAt = Date.now();
+    }, stop.signal);
+    const t0 = Date.now();
+    setTimeout(() => stop.abort(), 1200);
+    const r = await p;
+    assert.ok(Date.now() - t0 < 10_000, 'did not run the 30 s');
+    assert.ok(measuringAt > 0 && lines.includes('stopped early'), lines.join(', '));
+    assert.equal(r.stoppedEarly, true);
+    assert.ok(r.measuredS > 0.3 && r.measuredS < 2, `measured ${r.measuredS} s`);
+    assert.ok(r.warnings.some((w) => w.includes('stopped early')), r.warnings.join('; '));
+    assertExact(r);
+    assert.equal(r.acknowledged, r.sent);
+    // Only the shortened window counts: ~1,000 msg/s sent, not the sent count over a longer window.
+    assert.ok(r.throughput.sentPerSec > 600 && r.throughput.sentPerSec < 1400, `sent/s ${r.throughput.sentPerSec}`);
+  });
+
   test('idle mode: connections, connect rate and broker memory per connection', T, async () => {
     const r = await runGenerator(opts({ idle: 50, duration: 0.2, brokerPid: process.pid }));
     assert.equal(r.mode, 'idle');
