@@ -148,5 +148,19 @@ export function applyCredentials(conn: Connection, result: Authenticated): void 
   conn.clearAuthorization();
   conn.checkAuthorization = !AuthorizationCache.allowsAll(conn.ctx.auth, identity);
   conn.checkDelivery = conn.ctx.checkDelivery && conn.checkAuthorization;
-  conn.setCredentialsExpiry(result.expiresAt);
+  setCredentialsExpiry(conn, result.expiresAt);
+}
+
+/** Arms (or disarms) the end of the credentials' validity: DISCONNECT 0x87 then. */
+function setCredentialsExpiry(conn: Connection, at: number | undefined): void {
+  const scheduler = conn.ctx.scheduler;
+  scheduler.cancel(conn.credentialsDeadline);
+  conn.credentialsDeadline = undefined;
+  if (at === undefined) return;
+  conn.credentialsDeadline = scheduler.schedule(at, {
+    onDeadline: () => {
+      conn.credentialsDeadline = undefined;
+      conn.closeWith(ReasonCode.NotAuthorized, true, 'credentials expired');
+    },
+  });
 }

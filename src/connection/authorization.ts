@@ -42,6 +42,21 @@ export class AuthorizationCache {
     return this.remember(key, answer);
   }
 
+  /**
+   * Delivery authorization (auth.checkDelivery): a cached answer, or a synchronous one; a provider
+   * that can only answer asynchronously denies this delivery and its answer serves the next ones.
+   */
+  mayReceive(client: ClientIdentity, topic: string): boolean {
+    const known = this.peek('receive', topic);
+    if (known !== undefined) return known;
+    const answer = this.check(client, 'receive', topic, 0, false);
+    if (answer instanceof Promise) {
+      answer.catch(() => undefined);
+      return false;
+    }
+    return answer;
+  }
+
   /** A cached answer only (delivery checks cannot wait): undefined when none is known yet. */
   peek(action: AuthAction, topic: string): boolean | undefined {
     const hit = this.entries?.get(`${action}\u0000${topic}`);

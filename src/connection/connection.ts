@@ -12,7 +12,7 @@ import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets'
 import type { DropReason } from '../plugins/events';
 import { handleAuth, type AuthExchange } from './authentication';
 import { AuthorizationCache } from './authorization';
-import { RateWindow } from '../tenant/rate-window';
+import { TrafficLimits } from './traffic-limits';
 import type { Pausable } from '../tenant/fair-scheduler';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
@@ -26,10 +26,10 @@ import { DEFAULT_TOPIC_LIMITS, type TopicLimits } from '../topic/validate';
 import type { DeadlineHandle, DeadlineTarget } from '../util/deadline-scheduler';
 import type { ConnectionContext } from './context';
 import { handleConnect } from './handle-connect';
-import { handlePublish, handlePubrel } from './handle-publish';
-import { handleSubscribe, handleUnsubscribe } from './handle-subscribe';
+import { handlePacket } from './handle-packet';
+import { AckSequencer, type AckSender } from './ack-sequencer';
 import { ownEncoding, sharedEncoding, writeEncoded } from './publish-encoder';
-import { connackReturnCode } from './reason-map';
+import { connackRefusal } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
 /** Longest a publisher waits for a slow subscriber before it is read again (and re-checked). */
@@ -43,7 +43,7 @@ export const ConnState = {
 } as const;
 export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
 
-export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter {
+export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter, AckSender {
   state: ConnStateCode = ConnState.AwaitingConnect;
   readonly decoder: PacketDecoder;
   protocolVersion: ProtocolVersion = 4;
@@ -63,8 +63,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   clientMaxPacketSize = Number.MAX_SAFE_INTEGER;
   inAliases: InboundAliases | undefined;
   outAliases: OutboundAliases | undefined;
-  /** QoS 1 PUBLISHes received whose PUBACK waits (for storage, or for earlier acknowledgements). */
-  pendingAcks = 0;
   /** Whether the client wants reason strings and user properties on errors (MQTT 5). */
   problemInformation = true;
   /** The MQTT 5 authentication method of the CONNECT (re-authentication must use it). */
@@ -76,14 +74,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   checkAuthorization = false;
   /** Whether every delivery is authorized (auth.checkDelivery). */
   checkDelivery = false;
-  private credentialsDeadline: DeadlineHandle | undefined;
-  /** Whether any rate limit or quota watches this connection's traffic. */
-  private limited = false;
-  private trackInbound = false;
-  private trackFanout = false;
-  private inRate: RateWindow | undefined;
-  private outRate: RateWindow | undefined;
-  private pubRate: RateWindow | undefined;
+  /** End of the credentials' validity (see authentication.ts). */
+  credentialsDeadline: DeadlineHandle | undefined;
+  /** Rate limits and quotas watching this connection's traffic, if any. */
+  private limits: TrafficLimits | undefined = undefined;
   private throttled = false;
   private fairPaused = false;
   private heldBack = false;
@@ -93,12 +87,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
   private throttleTimer: NodeJS.Timeout | undefined;
-  private drainTimer: NodeJS.Timeout | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
   private held: Packet[] | undefined;
   private deadline: DeadlineHandle | undefined;
-  private ackTail: Promise<void> | undefined;
+  private acks: AckSequencer | undefined = undefined;
 
   constructor(
     readonly transport: Transport,
@@ -130,12 +123,12 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   // ---- SessionLink -------------------------------------------------------------------------
 
   get writable(): boolean {
-    if (this.outRate !== undefined && !this.outboundAllowed()) return false;
+    if (this.limits !== undefined && !this.limits.mayWrite(this.ctx.clock.now())) return false;
     return this.transport.writable;
   }
 
   writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
-    if (this.checkDelivery && !this.mayReceive(msg.topic)) return 'not-authorized';
+    if (this.checkDelivery && !this.authorization.mayReceive(this.identity!, msg.topic)) return 'not-authorized';
     const v = this.protocolVersion;
     let enc;
     if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {
@@ -159,11 +152,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     const bytes = enc.bytes.length;
     usage.messagesOut++;
     usage.bytesOut += bytes;
-    if (this.limited) {
-      const now = this.ctx.clock.now();
-      if (this.outRate !== undefined) this.outRate.add(now, bytes);
-      if (this.trackFanout) usage.rates.fanoutBytes.add(now, bytes);
-    }
+    this.limits?.outbound(bytes, this.ctx.clock.now());
     return undefined;
   }
 
@@ -171,51 +160,16 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   /** Sets up the limits that apply to this connection (after CONNECT). */
   setupLimits(): void {
-    const s = this.settings;
-    const plugin = this.ctx.quotas.plugin;
-    this.trackInbound = plugin || s.maxInboundBytesPerSecond > 0;
-    this.trackFanout = plugin || s.maxFanoutBytesPerSecond > 0;
-    if (s.inboundBandwidth > 0) this.inRate = new RateWindow();
-    if (s.outboundBandwidth > 0) this.outRate = new RateWindow();
-    if (s.publishRate > 0) this.pubRate = new RateWindow();
-    this.limited = this.trackInbound || this.trackFanout || s.inboundBandwidth > 0 || s.outboundBandwidth > 0 || s.publishRate > 0;
-  }
-
-  private accountInbound(bytes: number, now: number): void {
-    const tenant = this.tenant;
-    if (!tenant) return;
-    if (this.inRate !== undefined && this.inRate.add(now, bytes) > this.settings.inboundBandwidth) {
-      this.throttle(RateWindow.msToNextWindow(now));
-    }
-    if (this.trackInbound) {
-      tenant.usage.rates.inboundBytes.add(now, bytes);
-      if (!this.ctx.quotas.allows(tenant, 'inboundBytesRate', this.clientId)) this.throttle(RateWindow.msToNextWindow(now));
-    }
+    this.limits = TrafficLimits.for(this);
   }
 
   /** After each accepted PUBLISH: the per-connection publish rate and the tenant's fan-out budget. */
   afterPublish(): void {
-    if (!this.limited) return;
-    const now = this.ctx.clock.now();
-    if (this.pubRate !== undefined && this.pubRate.add(now) > this.settings.publishRate) {
-      this.closeWith(ReasonCode.MessageRateTooHigh, true, 'publish rate too high');
-      return;
-    }
-    if (this.trackFanout && !this.ctx.quotas.allows(this.tenant!, 'fanoutBytesRate', this.clientId)) {
-      this.throttle(RateWindow.msToNextWindow(now));
-    }
+    this.limits?.published(this.ctx.clock.now());
   }
 
-  private outboundAllowed(): boolean {
-    const now = this.ctx.clock.now();
-    if (this.outRate!.current(now) < this.settings.outboundBandwidth) return true;
-    if (this.drainTimer === undefined) {
-      this.drainTimer = setTimeout(() => {
-        this.drainTimer = undefined;
-        if (this.state === ConnState.Connected) this.session?.drain();
-      }, RateWindow.msToNextWindow(now));
-    }
-    return false;
+  outboundRenewed(): void {
+    if (this.state === ConnState.Connected) this.session?.drain();
   }
 
   /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
@@ -273,34 +227,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     }, ms);
   }
 
-  /**
-   * Delivery authorization (auth.checkDelivery): a cached answer, or a synchronous one; a provider
-   * that can only answer asynchronously denies this delivery and its answer serves the next ones.
-   */
-  private mayReceive(topic: string): boolean {
-    const known = this.authorization.peek('receive', topic);
-    if (known !== undefined) return known;
-    const answer = this.authorization.check(this.identity!, 'receive', topic, 0, false);
-    if (answer instanceof Promise) {
-      answer.catch(() => undefined);
-      return false;
-    }
-    return answer;
-  }
-
-  /** Arms (or disarms) the end of the credentials' validity: DISCONNECT 0x87 then. */
-  setCredentialsExpiry(at: number | undefined): void {
-    this.ctx.scheduler.cancel(this.credentialsDeadline);
-    this.credentialsDeadline = undefined;
-    if (at === undefined) return;
-    this.credentialsDeadline = this.ctx.scheduler.schedule(at, {
-      onDeadline: () => {
-        this.credentialsDeadline = undefined;
-        this.closeWith(ReasonCode.NotAuthorized, true, 'credentials expired');
-      },
-    });
-  }
-
   writePubrel(packetId: number): void {
     this.send({ type: 6, packetId });
   }
@@ -316,7 +242,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.lastActivity = now;
     const tenant = this.tenant;
     if (tenant !== undefined) this.ctx.fairness?.onInbound(tenant, chunk.length);
-    if (this.limited) this.accountInbound(chunk.length, now);
+    this.limits?.inbound(chunk.length, now);
     const err = this.decoder.push(chunk);
     if (err !== undefined && this.state !== ConnState.Closed) this.onDecodeError(err);
   }
@@ -347,7 +273,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private dispatch(packet: Packet): void {
     switch (this.state) {
       case ConnState.Connected:
-        break;
+        handlePacket(this, packet);
+        return;
       case ConnState.AwaitingConnect:
         if (packet.type === 1) {
           handleConnect(this, packet);
@@ -364,54 +291,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       default:
         return;
     }
-    switch (packet.type) {
-      case 3:
-        handlePublish(this, packet);
-        return;
-      case 4:
-        if (!this.session!.acknowledge(packet.packetId)) this.unknownAck(packet.packetId);
-        return;
-      case 5:
-        if (!this.session!.received(packet.packetId, (packet.reasonCode ?? 0) >= 0x80)) {
-          // [MQTT-4.3.3] a PUBREC for an unknown id is answered with PUBREL 0x92.
-          if (this.protocolVersion === 5) this.send({ type: 6, packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-          else this.send({ type: 6, packetId: packet.packetId });
-        }
-        return;
-      case 6:
-        handlePubrel(this, packet);
-        return;
-      case 7:
-        if (!this.session!.completed(packet.packetId)) this.unknownAck(packet.packetId);
-        return;
-      case 8:
-        handleSubscribe(this, packet);
-        return;
-      case 10:
-        handleUnsubscribe(this, packet);
-        return;
-      case 12:
-        this.send({ type: 13 });
-        return;
-      case 14:
-        this.onDisconnect(packet.reasonCode ?? 0, packet.properties?.sessionExpiryInterval);
-        return;
-      case 15:
-        handleAuth(this, packet);
-        return;
-      case 1:
-        // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
-        this.abort(ReasonCode.ProtocolError, 'second CONNECT');
-        return;
-      default:
-        // CONNACK, SUBACK, UNSUBACK, PINGRESP are never sent by a client.
-        this.abort(ReasonCode.ProtocolError, `unexpected packet type ${packet.type}`);
-    }
-  }
-
-  /** An acknowledgement for a packet id that is not in flight: ignored (it may be a late duplicate). */
-  private unknownAck(packetId: number): void {
-    this.ctx.log.debug({ clientId: this.clientId, packetId }, 'acknowledgement for an unknown packet id');
   }
 
   // ---- Flow control of input ---------------------------------------------------------------
@@ -459,28 +338,15 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
    * PUBLISHes arrived [MQTT-4.6.0-2]. A failed store answers 0x80 (MQTT 5) or closes (3.1.1).
    */
   sendAfter(durable: Promise<void> | undefined, ack: Packet): Promise<void> | undefined {
-    if (durable === undefined && this.ackTail === undefined) {
-      this.send(ack);
-      return undefined;
-    }
-    // A PUBREC that waits is already counted through the session's received QoS 2 ids.
-    const counted = ack.type === 4;
-    if (counted) this.pendingAcks++;
-    const prev = this.ackTail;
-    const tail: Promise<void> = Promise.all([prev, durable]).then(
-      () => this.ackReady(tail, ack, false, counted),
-      (err: unknown) => {
-        this.ctx.log.error({ err, clientId: this.clientId }, 'storing a message failed');
-        this.ackReady(tail, ack, true, counted);
-      },
-    );
-    this.ackTail = tail;
-    return tail;
+    return (this.acks ??= new AckSequencer(this)).after(durable, ack);
   }
 
-  private ackReady(tail: Promise<void>, ack: Packet, failed: boolean, counted: boolean): void {
-    if (counted) this.pendingAcks--;
-    if (this.ackTail === tail) this.ackTail = undefined;
+  /** QoS 1 PUBLISHes received whose PUBACK waits (for storage, or for earlier acknowledgements). */
+  get pendingAcks(): number {
+    return this.acks === undefined ? 0 : this.acks.waitingPubacks;
+  }
+
+  deliverAck(ack: Packet, failed: boolean): void {
     if (this.state === ConnState.Closed) return;
     if (failed) {
       if (this.protocolVersion !== 5) {
@@ -490,6 +356,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       (ack as { reasonCode?: number }).reasonCode = ReasonCode.UnspecifiedError;
     }
     this.send(ack);
+  }
+
+  storageFailed(err: unknown): void {
+    this.ctx.log.error({ err, clientId: this.clientId }, 'storing a message failed');
   }
 
   // ---- Keepalive and connect timeout -------------------------------------------------------
@@ -520,23 +390,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   // ---- Closing -----------------------------------------------------------------------------
-
-  private onDisconnect(reasonCode: number, sessionExpiry: number | undefined): void {
-    const session = this.session!;
-    if (sessionExpiry !== undefined) {
-      // [MQTT-3.14.2-2] a session expiry of 0 at CONNECT cannot be raised at DISCONNECT.
-      if (session.expiryInterval === 0 && sessionExpiry !== 0 && !this.settings.forceTransient) {
-        this.abort(ReasonCode.ProtocolError, 'session expiry set at DISCONNECT after 0 at CONNECT');
-        return;
-      }
-      if (!this.settings.forceTransient) {
-        this.ctx.sessions.setExpiry(session, Math.min(sessionExpiry, this.settings.maxSessionExpiry));
-      }
-    }
-    this.transport.end();
-    // [MQTT-3.14.4-3] a normal DISCONNECT discards the will; 0x04 asks for it.
-    this.finish(reasonCode === ReasonCode.DisconnectWithWillMessage, 'client', reasonCode, 'client disconnected');
-  }
 
   /** Protocol violation or refusal: tell an MQTT 5 client why (DISCONNECT), then close. */
   abort(reasonCode: number, reason: string): void {
@@ -582,7 +435,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     if (this.state === ConnState.Closed) return;
     if (this.state !== ConnState.Connected) {
       this.protocolVersion = version;
-      this.sendConnackRefusal(reasonCode, reason, extra);
+      const connack = connackRefusal(version, reasonCode, this.problemInformation ? reason : undefined, extra);
+      if (connack) this.send(connack);
       this.ctx.events.emit({
         type: 'client.refused',
         tenantId: this.tenant?.id,
@@ -594,20 +448,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     }
     this.transport.end();
     this.finish(false, 'server', reasonCode, reason);
-  }
-
-  private sendConnackRefusal(reasonCode: number, reason: string, extra: Properties | undefined): void {
-    if (this.protocolVersion === 5) {
-      const properties: Properties = { ...extra };
-      if (this.problemInformation) properties.reasonString = reason;
-      this.send({ type: 2, sessionPresent: false, reasonCode, properties });
-      return;
-    }
-    // 3.1/3.1.1 have no return code for a malformed packet or a protocol error: just close.
-    if (reasonCode === ReasonCode.MalformedPacket || reasonCode === ReasonCode.ProtocolError || reasonCode === ReasonCode.PacketTooLarge) {
-      return;
-    }
-    this.send({ type: 2, sessionPresent: false, reasonCode: connackReturnCode(reasonCode) });
   }
 
   /** Tears the connection down once; hands the session back to the session manager. */
@@ -623,7 +463,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.credentialsDeadline = undefined;
     this.authExchange = undefined;
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
-    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.limits?.close();
     if (this.backpressureTimer) clearTimeout(this.backpressureTimer);
     this.ctx.connections.delete(this);
     const tenant = this.tenant;

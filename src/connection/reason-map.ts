@@ -2,6 +2,7 @@
  * MQTT 5 reason codes are the broker's internal language; this is the one place that maps them to
  * what MQTT 3.1 / 3.1.1 can say (mosquitto read_handle.c and EMQX emqx_reason_codes do the same).
  */
+import type { ConnackPacket, Properties, ProtocolVersion } from '../codec/packets';
 import { ConnackReturnCode, ReasonCode } from '../codec/reason-codes';
 
 /** CONNACK return code for 3.1/3.1.1 from an MQTT 5 CONNACK reason code. */
@@ -28,4 +29,26 @@ export function connackReturnCode(reason: number): number {
 /** SUBACK return code for 3.1/3.1.1: granted QoS 0-2 pass, every failure is 0x80. */
 export function subackReturnCode(reason: number): number {
   return reason < 0x80 ? reason : 0x80;
+}
+
+/**
+ * The CONNACK that refuses a connection, in the client's version: MQTT 5 with the reason code (and
+ * reason string); 3.1/3.1.1 with a return code, or none at all for a malformed packet or a protocol
+ * error, which 3.1.1 answers by closing.
+ */
+export function connackRefusal(
+  version: ProtocolVersion,
+  reasonCode: number,
+  reasonString: string | undefined,
+  extra: Properties | undefined,
+): ConnackPacket | undefined {
+  if (version === 5) {
+    const properties: Properties = { ...extra };
+    if (reasonString !== undefined) properties.reasonString = reasonString;
+    return { type: 2, sessionPresent: false, reasonCode, properties };
+  }
+  if (reasonCode === ReasonCode.MalformedPacket || reasonCode === ReasonCode.ProtocolError || reasonCode === ReasonCode.PacketTooLarge) {
+    return undefined;
+  }
+  return { type: 2, sessionPresent: false, reasonCode: connackReturnCode(reasonCode) };
 }

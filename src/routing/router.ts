@@ -145,13 +145,13 @@ function pickMember(group: SharedGroup, qos: QoS, exclude: Session | undefined):
   if (n === 0) return undefined;
   const start = group.next % n;
   let connected = -1;
-  let any = -1;
+  let anyMember = -1;
   for (let k = 0; k < n; k++) {
     const i = (start + k) % n;
     const m = members[i]!;
     const s = m.session;
     if (s === exclude || s.ended) continue;
-    if (any < 0) any = i;
+    if (anyMember < 0) anyMember = i;
     const link = s.link;
     if (!link) continue;
     if (connected < 0) connected = i;
@@ -160,7 +160,7 @@ function pickMember(group: SharedGroup, qos: QoS, exclude: Session | undefined):
       return m;
     }
   }
-  const chosen = connected >= 0 ? connected : any;
+  const chosen = connected >= 0 ? connected : anyMember;
   if (chosen < 0) return undefined;
   group.next = chosen + 1;
   return members[chosen];

@@ -1,0 +1,104 @@
+/**
+ * The rate limits and quotas that watch one connection's traffic: per-connection publish rate and
+ * bandwidth in both directions (tenant settings), and the tenant's inbound and fan-out byte quotas.
+ * Only connections that something limits get one of these.
+ */
+import { ReasonCode } from '../codec/reason-codes';
+import { RateWindow } from '../tenant/rate-window';
+import type { TenantSettings } from '../tenant/settings';
+import type { Tenant } from '../tenant/tenant';
+import type { ConnectionContext } from './context';
+
+/** What the limits act on. */
+export interface LimitedConnection {
+  readonly ctx: ConnectionContext;
+  readonly settings: TenantSettings;
+  readonly tenant: Tenant | undefined;
+  readonly clientId: string;
+  /** Stops reading for `ms` (TCP backpressure). */
+  throttle(ms: number): void;
+  closeWith(reasonCode: number, publishWill: boolean, reason: string): void;
+  /** Outgoing messages may flow again (the outbound budget was renewed). */
+  outboundRenewed(): void;
+}
+
+export class TrafficLimits {
+  private readonly trackInbound: boolean;
+  private readonly trackFanout: boolean;
+  private readonly inRate: RateWindow | undefined;
+  private readonly outRate: RateWindow | undefined;
+  private readonly pubRate: RateWindow | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  /** The limits of a connection, or undefined when nothing limits it (the common case). */
+  static for(conn: LimitedConnection): TrafficLimits | undefined {
+    const s = conn.settings;
+    const plugin = conn.ctx.quotas.plugin;
+    const any =
+      plugin ||
+      s.maxInboundBytesPerSecond > 0 ||
+      s.maxFanoutBytesPerSecond > 0 ||
+      s.inboundBandwidth > 0 ||
+      s.outboundBandwidth > 0 ||
+      s.publishRate > 0;
+    return any ? new TrafficLimits(conn) : undefined;
+  }
+
+  private constructor(private readonly conn: LimitedConnection) {
+    const s = conn.settings;
+    const plugin = conn.ctx.quotas.plugin;
+    this.trackInbound = plugin || s.maxInboundBytesPerSecond > 0;
+    this.trackFanout = plugin || s.maxFanoutBytesPerSecond > 0;
+    if (s.inboundBandwidth > 0) this.inRate = new RateWindow();
+    if (s.outboundBandwidth > 0) this.outRate = new RateWindow();
+    if (s.publishRate > 0) this.pubRate = new RateWindow();
+  }
+
+  /** Bytes read: the connection's inbound bandwidth and the tenant's inbound quota. */
+  inbound(bytes: number, now: number): void {
+    const { conn } = this;
+    const tenant = conn.tenant;
+    if (!tenant) return;
+    if (this.inRate !== undefined && this.inRate.add(now, bytes) > conn.settings.inboundBandwidth) {
+      conn.throttle(RateWindow.msToNextWindow(now));
+    }
+    if (this.trackInbound) {
+      tenant.usage.rates.inboundBytes.add(now, bytes);
+      if (!conn.ctx.quotas.allows(tenant, 'inboundBytesRate', conn.clientId)) conn.throttle(RateWindow.msToNextWindow(now));
+    }
+  }
+
+  /** Bytes delivered to this connection: its outbound bandwidth and the tenant's fan-out. */
+  outbound(bytes: number, now: number): void {
+    if (this.outRate !== undefined) this.outRate.add(now, bytes);
+    if (this.trackFanout) this.conn.tenant!.usage.rates.fanoutBytes.add(now, bytes);
+  }
+
+  /** After each accepted PUBLISH: the publish rate (DISCONNECT 0x96) and the tenant's fan-out budget. */
+  published(now: number): void {
+    const { conn } = this;
+    if (this.pubRate !== undefined && this.pubRate.add(now) > conn.settings.publishRate) {
+      conn.closeWith(ReasonCode.MessageRateTooHigh, true, 'publish rate too high');
+      return;
+    }
+    if (this.trackFanout && !conn.ctx.quotas.allows(conn.tenant!, 'fanoutBytesRate', conn.clientId)) {
+      conn.throttle(RateWindow.msToNextWindow(now));
+    }
+  }
+
+  /** Whether more may be sent now under the outbound bandwidth; if not, sending resumes next window. */
+  mayWrite(now: number): boolean {
+    if (this.outRate === undefined || this.outRate.current(now) < this.conn.settings.outboundBandwidth) return true;
+    if (this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        this.conn.outboundRenewed();
+      }, RateWindow.msToNextWindow(now));
+    }
+    return false;
+  }
+
+  close(): void {
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+  }
+}
