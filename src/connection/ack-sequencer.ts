@@ -17,6 +17,11 @@ export class AckSequencer {
 
   constructor(private readonly sender: AckSender) {}
 
+  /** Whether an acknowledgement still waits (a new one must then queue behind it). */
+  get waiting(): boolean {
+    return this.tail !== undefined;
+  }
+
   /** Sends `ack` once `durable` resolves (and every earlier acknowledgement went); returns when. */
   after(durable: Promise<void> | undefined, ack: Packet): Promise<void> | undefined {
     if (durable === undefined && this.tail === undefined) {

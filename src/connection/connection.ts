@@ -28,7 +28,7 @@ import type { ConnectionContext } from './context';
 import { handleConnect } from './handle-connect';
 import { handlePacket } from './handle-packet';
 import { AckSequencer, type AckSender } from './ack-sequencer';
-import { ownEncoding, sharedEncoding, writeEncoded } from './publish-encoder';
+import { ownEncoding, writeShared } from './publish-encoder';
 import { connackRefusal } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
@@ -130,9 +130,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
     if (this.checkDelivery && !this.authorization.mayReceive(this.identity!, msg.topic)) return 'not-authorized';
     const v = this.protocolVersion;
-    let enc;
+    let bytes: number;
     if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {
-      enc = sharedEncoding(msg, v, qos, retain);
+      bytes = writeShared(msg, v, qos, retain, packetId, dup, this.clientMaxPacketSize, this.transport);
+      if (bytes < 0) return 'packet-too-large';
     } else {
       let topic = msg.topic;
       let alias = 0;
@@ -143,13 +144,15 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         fresh = alias > 0 && !a.known;
         if (a.known) topic = '';
       }
-      enc = ownEncoding(msg, v, qos, retain, subIds, topic, alias, msg.remainingExpiry(this.ctx.clock.now()));
-      if (enc.bytes.length > this.clientMaxPacketSize && fresh) this.outAliases!.forget(msg.topic);
+      const encoded = ownEncoding(msg, v, qos, retain, subIds, topic, alias, msg.remainingExpiry(this.ctx.clock.now()), packetId, dup);
+      if (encoded.length > this.clientMaxPacketSize) {
+        if (fresh) this.outAliases!.forget(msg.topic);
+        return 'packet-too-large';
+      }
+      this.transport.write(encoded);
+      bytes = encoded.length;
     }
-    if (enc.bytes.length > this.clientMaxPacketSize) return 'packet-too-large';
-    writeEncoded(enc, qos, packetId, dup, this.transport);
     const usage = this.tenant!.usage;
-    const bytes = enc.bytes.length;
     usage.messagesOut++;
     usage.bytesOut += bytes;
     this.limits?.outbound(bytes, this.ctx.clock.now());
@@ -339,6 +342,24 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
    */
   sendAfter(durable: Promise<void> | undefined, ack: Packet): Promise<void> | undefined {
     return (this.acks ??= new AckSequencer(this)).after(durable, ack);
+  }
+
+  /**
+   * PUBACK / PUBREC / PUBCOMP for `packetId`, after `durable` if given. The common case (success, or
+   * any code in 3.1.1, nothing waiting) is four bytes written straight away, without a packet object.
+   */
+  ack(type: 4 | 5 | 7, packetId: number, reasonCode: number, durable: Promise<void> | undefined): void {
+    if (durable === undefined && (this.acks === undefined || !this.acks.waiting) && (reasonCode === 0 || this.protocolVersion !== 5)) {
+      if (this.state === ConnState.Closed) return;
+      const b = Buffer.allocUnsafe(4);
+      b[0] = type << 4;
+      b[1] = 2;
+      b[2] = packetId >> 8;
+      b[3] = packetId & 0xff;
+      this.transport.write(b);
+      return;
+    }
+    this.sendAfter(durable, { type, packetId, reasonCode });
   }
 
   /** QoS 1 PUBLISHes received whose PUBACK waits (for storage, or for earlier acknowledgements). */

@@ -42,7 +42,7 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     if (qos === 2 && session.incomingQoS2Count > 0 && session.incomingQoS2.has(p.packetId!)) {
       // [MQTT-4.3.3-10] a resend of a QoS 2 PUBLISH not yet released: acknowledge again, do not
       // deliver again; it is already counted against Receive Maximum.
-      conn.sendAfter(undefined, { type: 5, packetId: p.packetId! });
+      conn.ack(5, p.packetId!, 0, undefined);
       return;
     }
     // [MQTT-3.3.4-7..9] more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum.
@@ -107,24 +107,25 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
   );
   // A retained publish over the tenant's retained quota is delivered but not retained (PUBACK 0x97).
   const retainRefused = p.retain && !retainAllowed(conn, msg);
+  // The router reuses its result object: take what is needed before anything else can route.
   const result = conn.ctx.dispatcher.publish(tenant, msg, !retainRefused);
+  const { durable, matched, slowest } = result;
   conn.afterPublish();
   // A live subscriber falling behind: stop reading this publisher (TCP backpressure) until that
   // subscriber has caught up, before its queue fills and messages have to be dropped.
-  const slowest = result.slowest;
   if (slowest !== undefined && slowest.holdBack(conn)) conn.pauseForBackpressure();
   if (qos === 0) {
-    result.durable?.catch(() => undefined);
+    durable?.catch(() => undefined);
     return;
   }
-  const reasonCode = retainRefused && v5 ? ReasonCode.QuotaExceeded : v5 && result.matched === 0 ? ReasonCode.NoMatchingSubscribers : 0;
+  const reasonCode = retainRefused && v5 ? ReasonCode.QuotaExceeded : v5 && matched === 0 ? ReasonCode.NoMatchingSubscribers : 0;
   if (qos === 1) {
-    conn.sendAfter(result.durable, { type: 4, packetId: p.packetId!, reasonCode });
+    conn.ack(4, p.packetId!, reasonCode, durable);
     return;
   }
   session.incomingQoS2.add(p.packetId!);
   const stored = session.host.persistence && session.persistent ? session.host.persistence.sessionChanged(session) : undefined;
-  conn.sendAfter(both(result.durable, stored), { type: 5, packetId: p.packetId!, reasonCode });
+  conn.ack(5, p.packetId!, reasonCode, both(durable, stored));
 }
 
 function retainAllowed(conn: Connection, msg: Message): boolean {
@@ -143,11 +144,7 @@ export function handlePubrel(conn: Connection, p: PubrelPacket): void {
   const session = conn.session!;
   const known = session.incomingQoS2.delete(p.packetId);
   if (known && session.persistent) session.host.persistence?.sessionChanged(session);
-  conn.sendAfter(undefined, {
-    type: 7,
-    packetId: p.packetId,
-    reasonCode: known || conn.protocolVersion !== 5 ? 0 : ReasonCode.PacketIdentifierNotFound,
-  });
+  conn.ack(7, p.packetId, known || conn.protocolVersion !== 5 ? 0 : ReasonCode.PacketIdentifierNotFound, undefined);
 }
 
 /** A refused PUBLISH: MQTT 5 gets the reason in PUBACK/PUBREC; 3.1.1 drops it silently [MQTT-3.3.5-2]. */

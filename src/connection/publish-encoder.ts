@@ -1,56 +1,85 @@
 /**
  * Outgoing PUBLISH bytes, encoded once per variant and shared by every subscriber of that variant.
  *
- * A variant is (MQTT 5 or not) × QoS × RETAIN flag. Its bytes are cached on the message with packet
- * id 0; QoS 0 subscribers all get the very same Buffer, QoS 1/2 subscribers get a copy of the
- * header with their packet id (and DUP) patched in. Deliveries that carry subscription identifiers,
- * an outgoing topic alias or a message expiry are encoded for that delivery alone.
+ * A variant is (MQTT 5 or not) × QoS × RETAIN flag. The first delivery of a variant encodes the
+ * whole packet with its own packet id into one buffer, writes it, and keeps it as the variant's
+ * template: QoS 0 subscribers all get that very Buffer, QoS 1/2 subscribers get a copy with their
+ * packet id (and DUP) patched in. A message that goes to one subscriber is thus encoded once and
+ * never copied. Deliveries that carry subscription identifiers, an outgoing topic alias or a message
+ * expiry are encoded for that delivery alone.
  */
 import type { Properties, ProtocolVersion, PublishPacket, QoS } from '../codec/packets';
-import { encodePublishHeader } from '../codec/encoder';
-import type { Message } from '../routing/message';
+import { encodePacket } from '../codec/encoder';
+import type { EncodedPublish, Message } from '../routing/message';
 
 /** Above this, a QoS 1/2 copy takes only the header and the payload is written as its own buffer. */
 const COPY_LIMIT = 2048;
 
-export interface EncodedPublish {
-  /** Header and payload in one buffer. */
-  bytes: Buffer;
-  /** Where the 2-byte packet id is (-1 for QoS 0). */
-  idOffset: number;
-  /** Length of everything before the payload. */
-  headerLength: number;
+
+export interface ByteOut {
+  write(b: Buffer): void;
 }
 
 function variantIndex(version: ProtocolVersion, qos: QoS, retain: boolean): number {
   return (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
 }
 
-function toPacket(msg: Message, qos: QoS, retain: boolean, topic: string, properties: Properties | undefined): PublishPacket {
-  const p: PublishPacket = { type: 3, topic, payload: msg.payload, qos, retain, dup: false };
-  if (qos > 0) p.packetId = 1;
+function toPacket(
+  msg: Message,
+  qos: QoS,
+  retain: boolean,
+  topic: string,
+  properties: Properties | undefined,
+  packetId: number,
+  dup: boolean,
+): PublishPacket {
+  const p: PublishPacket = { type: 3, topic, payload: msg.payload, qos, retain, dup: qos > 0 && dup };
+  if (qos > 0) p.packetId = packetId;
   if (properties) p.properties = properties;
   return p;
 }
 
+/** Encodes a whole PUBLISH and notes where its packet id sits. */
 function encodeWhole(packet: PublishPacket, version: ProtocolVersion): EncodedPublish {
-  const { header, packetIdOffset } = encodePublishHeader(packet, version);
-  const bytes = Buffer.allocUnsafe(header.length + packet.payload.length);
-  header.copy(bytes, 0);
-  packet.payload.copy(bytes, header.length);
-  return { bytes, idOffset: packetIdOffset, headerLength: header.length };
+  const bytes = encodePacket(packet, version);
+  const headerLength = bytes.length - packet.payload.length;
+  let idOffset = -1;
+  if (packet.qos > 0) {
+    // Fixed header (type byte + remaining-length varint), then the topic (2-byte length + bytes).
+    let i = 1;
+    while ((bytes[i]! & 0x80) !== 0) i++;
+    i++;
+    idOffset = i + 2 + bytes.readUInt16BE(i);
+  }
+  return { bytes, idOffset, headerLength };
 }
 
-/** The shared encoding of a message for a plain delivery (no subscription ids, alias or expiry). */
-export function sharedEncoding(msg: Message, version: ProtocolVersion, qos: QoS, retain: boolean): EncodedPublish {
-  const cache = (msg.encoded ??= []) as (EncodedPublish | undefined)[];
+/**
+ * Writes a plain delivery (no subscription ids, alias or expiry) from the message's shared encoding
+ * of its variant, encoding it first if this is the variant's first delivery. Returns the bytes written.
+ */
+export function writeShared(
+  msg: Message,
+  version: ProtocolVersion,
+  qos: QoS,
+  retain: boolean,
+  packetId: number,
+  dup: boolean,
+  maxSize: number,
+  out: ByteOut,
+): number {
   const i = variantIndex(version, qos, retain);
-  let enc = cache[i];
+  let enc = msg.encodingOf(i);
   if (enc === undefined) {
-    enc = encodeWhole(toPacket(msg, qos, retain, msg.topic, version === 5 ? msg.properties : undefined), version);
-    cache[i] = enc;
+    enc = encodeWhole(toPacket(msg, qos, retain, msg.topic, version === 5 ? msg.properties : undefined, packetId, dup), version);
+    msg.keepEncoding(i, enc);
+    if (enc.bytes.length > maxSize) return -1;
+    out.write(enc.bytes);
+    return enc.bytes.length;
   }
-  return enc;
+  if (enc.bytes.length > maxSize) return -1;
+  writeEncoded(enc, qos, packetId, dup, out);
+  return enc.bytes.length;
 }
 
 /** A delivery-specific encoding (subscription identifiers, topic alias, remaining expiry). */
@@ -63,7 +92,9 @@ export function ownEncoding(
   topic: string,
   topicAlias: number,
   expiry: number | undefined,
-): EncodedPublish {
+  packetId: number,
+  dup: boolean,
+): Buffer {
   let properties: Properties | undefined;
   if (version === 5) {
     properties = msg.properties ? { ...msg.properties } : {};
@@ -71,14 +102,14 @@ export function ownEncoding(
     if (topicAlias > 0) properties.topicAlias = topicAlias;
     if (expiry !== undefined) properties.messageExpiryInterval = expiry;
   }
-  return encodeWhole(toPacket(msg, qos, retain, topic, properties), version);
+  return encodePacket(toPacket(msg, qos, retain, topic, properties, packetId, dup), version);
 }
 
 /**
- * The buffers to write for one delivery: the shared bytes for QoS 0; for QoS 1/2 a patched copy
- * (small messages) or a patched header followed by a view of the shared payload (large ones).
+ * Writes one delivery from a variant's template: the very bytes for QoS 0; for QoS 1/2 a patched
+ * copy (small messages) or a patched header followed by a view of the shared payload (large ones).
  */
-export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, dup: boolean, out: { write(b: Buffer): void }): void {
+export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, dup: boolean, out: ByteOut): void {
   if (qos === 0) {
     out.write(enc.bytes);
     return;
@@ -89,7 +120,8 @@ export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, du
   enc.bytes.copy(copy, 0, 0, copyLength);
   copy[enc.idOffset] = packetId >> 8;
   copy[enc.idOffset + 1] = packetId & 0xff;
-  if (dup) copy[0] = copy[0]! | 0x08;
+  // The template carries the DUP flag of its first delivery: set it for this one.
+  copy[0] = dup ? copy[0]! | 0x08 : copy[0]! & ~0x08;
   out.write(copy);
   if (copyLength < total) out.write(enc.bytes.subarray(copyLength));
 }

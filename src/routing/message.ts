@@ -13,9 +13,22 @@ export interface MessageProperties {
   userProperties?: Array<[string, string]>;
 }
 
+/** A PUBLISH encoded for one variant of a message, kept as the template of its other deliveries. */
+export interface EncodedPublish {
+  /** Header and payload in one buffer. */
+  bytes: Buffer;
+  /** Where the 2-byte packet id is (-1 for QoS 0). */
+  idOffset: number;
+  /** Length of everything before the payload. */
+  headerLength: number;
+}
+
 export class Message {
-  /** Encoded PUBLISH bytes per variant, filled on first use (see connection/publish-encoder.ts). */
-  encoded: (Buffer | undefined)[] | undefined = undefined;
+  // Encoded PUBLISH templates per variant (see connection/publish-encoder.ts): the first variant in
+  // two fields, further ones (rare: mixed versions, QoS or retain flags) in an array.
+  private firstVariant = -1;
+  private firstEncoding: EncodedPublish | undefined = undefined;
+  private otherEncodings: (EncodedPublish | undefined)[] | undefined = undefined;
   /** Whether `payload` is our own copy rather than a view into a socket read. */
   private owned = false;
 
@@ -30,6 +43,20 @@ export class Message {
     /** Client id of the publisher (for No Local); '' for messages the broker publishes itself. */
     readonly origin: string,
   ) {}
+
+  encodingOf(variant: number): EncodedPublish | undefined {
+    if (variant === this.firstVariant) return this.firstEncoding;
+    return this.otherEncodings?.[variant];
+  }
+
+  keepEncoding(variant: number, enc: EncodedPublish): void {
+    if (this.firstVariant < 0) {
+      this.firstVariant = variant;
+      this.firstEncoding = enc;
+    } else {
+      (this.otherEncodings ??= [])[variant] = enc;
+    }
+  }
 
   /**
    * Copies the payload out of the socket chunk it views, so that keeping the message (queue,

@@ -13,6 +13,7 @@ import type { SessionSubscription, SharedGroup } from '../session/subscription';
 import type { Message } from './message';
 import type { SubscriptionTable } from './subscription-table';
 
+/** What routing did with a message. The router reuses one object: read it before routing again. */
 export interface RouteResult {
   /** Sessions (or shared groups) the message went to. */
   matched: number;
@@ -32,11 +33,11 @@ export class Router {
     const n = entries.length;
     this.backlog = 0;
     this.slowest = undefined;
-    if (n === 0) return { matched: 0, durable: undefined, slowest: undefined };
+    if (n === 0) return this.result(0, undefined);
     if (n === 1) {
       const entry = entries[0]!;
       const p = entry.kind === 'group' ? this.toGroup(entry, msg, undefined) : this.toOne(entry, msg);
-      return { matched: p === null ? 0 : 1, durable: p ?? undefined, slowest: this.slowest };
+      return this.result(p === null ? 0 : 1, p ?? undefined);
     }
     const mark = ++this.mark;
     const scratch = this.scratch;
@@ -74,7 +75,18 @@ export class Router {
     }
     matched += scratch.length;
     scratch.length = 0;
-    return { matched, durable: this.collect(), slowest: this.slowest };
+    return this.result(matched, this.collect());
+  }
+
+  /** One result object reused for every publish (read at once by the caller): no allocation. */
+  private readonly last: RouteResult = { matched: 0, durable: undefined, slowest: undefined };
+
+  private result(matched: number, durable: Promise<void> | undefined): RouteResult {
+    const r = this.last;
+    r.matched = matched;
+    r.durable = durable;
+    r.slowest = this.slowest;
+    return r;
   }
 
   private backlog = 0;
