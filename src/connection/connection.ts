@@ -13,6 +13,7 @@ import type { DropReason } from '../plugins/events';
 import { handleAuth, type AuthExchange } from './authentication';
 import { AuthorizationCache } from './authorization';
 import { TrafficLimits } from './traffic-limits';
+import { Hold, InputGate } from './input-gate';
 import type { Pausable } from '../tenant/fair-scheduler';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
@@ -78,15 +79,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   credentialsDeadline: DeadlineHandle | undefined;
   /** Rate limits and quotas watching this connection's traffic, if any. */
   private limits: TrafficLimits | undefined = undefined;
-  private throttled = false;
-  private fairPaused = false;
-  private heldBack = false;
-  /** Whether the transport is paused (for any of the reasons above). */
-  private inputPaused = false;
-  private backpressureTimer: NodeJS.Timeout | undefined;
+  /** Why the socket is not being read (see input-gate.ts). */
+  private readonly gate: InputGate;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
-  private throttleTimer: NodeJS.Timeout | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
   private held: Packet[] | undefined;
@@ -100,6 +96,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     maxPacketSize: number,
   ) {
     this.decoder = new PacketDecoder(this, { maxPacketSize });
+    this.gate = new InputGate(transport);
     this.lastActivity = ctx.clock.now();
     transport.bind(this);
     ctx.connections.add(this);
@@ -177,57 +174,25 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
   pauseForBackpressure(): void {
-    if (this.heldBack || this.state === ConnState.Closed) return;
-    this.heldBack = true;
-    this.pauseInput();
     // Never wait forever on a subscriber that stalls: resume after a bound and re-check then.
-    this.backpressureTimer = setTimeout(() => this.resumeFromBackpressure(), BACKPRESSURE_MAX_MS);
+    if (this.state !== ConnState.Closed) this.gate.holdFor(Hold.Backpressure, BACKPRESSURE_MAX_MS);
   }
 
   resumeFromBackpressure(): void {
-    if (!this.heldBack) return;
-    this.heldBack = false;
-    if (this.backpressureTimer) clearTimeout(this.backpressureTimer);
-    this.backpressureTimer = undefined;
-    this.resumeIfFree();
+    this.gate.release(Hold.Backpressure);
   }
 
   pauseForFairness(): void {
-    if (this.fairPaused || this.state === ConnState.Closed) return;
-    this.fairPaused = true;
-    this.pauseInput();
+    if (this.state !== ConnState.Closed) this.gate.hold(Hold.Fairness);
   }
 
   resumeFromFairness(): void {
-    if (!this.fairPaused) return;
-    this.fairPaused = false;
-    this.resumeIfFree();
-  }
-
-  /** Stops reading from the socket (once, whatever the reasons). */
-  private pauseInput(): void {
-    if (this.inputPaused) return;
-    this.inputPaused = true;
-    this.transport.pause();
-  }
-
-  private resumeIfFree(): void {
-    if (this.inputPaused && this.blocked === 0 && !this.throttled && !this.fairPaused && !this.heldBack && this.state !== ConnState.Closed) {
-      this.inputPaused = false;
-      this.transport.resume();
-    }
+    this.gate.release(Hold.Fairness);
   }
 
   /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
   throttle(ms: number): void {
-    if (this.throttled || this.state === ConnState.Closed) return;
-    this.throttled = true;
-    this.pauseInput();
-    this.throttleTimer = setTimeout(() => {
-      this.throttleTimer = undefined;
-      this.throttled = false;
-      this.resumeIfFree();
-    }, ms);
+    if (this.state !== ConnState.Closed) this.gate.holdFor(Hold.Throttle, ms);
   }
 
   writePubrel(packetId: number): void {
@@ -267,7 +232,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     if (this.blocked > 0) {
       (this.held ??= []).push(packet);
       // Reading stops only once something must wait: a decision that comes back at once costs nothing.
-      this.pauseInput();
+      this.gate.hold(Hold.Packets);
       return;
     }
     this.dispatch(packet);
@@ -325,7 +290,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       this.closeWith(err.reasonCode, true, err.message);
       return;
     }
-    this.resumeIfFree();
+    if (this.state !== ConnState.Closed) this.gate.release(Hold.Packets);
   }
 
   // ---- Output ------------------------------------------------------------------------------
@@ -483,9 +448,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.ctx.scheduler.cancel(this.credentialsDeadline);
     this.credentialsDeadline = undefined;
     this.authExchange = undefined;
-    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    this.gate.close();
     this.limits?.close();
-    if (this.backpressureTimer) clearTimeout(this.backpressureTimer);
     this.ctx.connections.delete(this);
     const tenant = this.tenant;
     const session = this.session;

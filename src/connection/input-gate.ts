@@ -1,0 +1,62 @@
+/**
+ * Why a connection is not reading its socket right now. Several reasons can hold it at once (packets
+ * held behind an asynchronous decision, a rate limit, fair scheduling between tenants, a subscriber
+ * that fell behind); the socket resumes only when the last one lets go. Pausing is TCP backpressure:
+ * the client slows down, nothing is lost.
+ */
+import type { Transport } from '../transport/transport';
+
+export const Hold = {
+  /** Packets wait behind an asynchronous decision (authentication, authorization). */
+  Packets: 1,
+  /** A rate limit or quota (until the next window). */
+  Throttle: 2,
+  /** Fair scheduling between tenants. */
+  Fairness: 4,
+  /** A subscriber this connection publishes to fell behind. */
+  Backpressure: 8,
+} as const;
+
+export class InputGate {
+  private holds = 0;
+  private paused = false;
+  private timers: NodeJS.Timeout[] | undefined = undefined;
+
+  constructor(private readonly transport: Transport) {}
+
+  holding(reason: number): boolean {
+    return (this.holds & reason) !== 0;
+  }
+
+  hold(reason: number): void {
+    this.holds |= reason;
+    if (!this.paused) {
+      this.paused = true;
+      this.transport.pause();
+    }
+  }
+
+  release(reason: number): void {
+    this.holds &= ~reason;
+    if (this.paused && this.holds === 0) {
+      this.paused = false;
+      this.transport.resume();
+    }
+  }
+
+  /** Holds for `reason` at most `ms`: released then, if nothing released it before. */
+  holdFor(reason: number, ms: number): void {
+    if (this.holding(reason)) return;
+    this.hold(reason);
+    const timer = setTimeout(() => {
+      this.timers = this.timers?.filter((t) => t !== timer);
+      this.release(reason);
+    }, ms);
+    (this.timers ??= []).push(timer);
+  }
+
+  close(): void {
+    if (this.timers) for (const t of this.timers) clearTimeout(t);
+    this.timers = undefined;
+  }
+}
