@@ -20,7 +20,8 @@ export const Hold = {
 export class InputGate {
   private holds = 0;
   private paused = false;
-  private timers: NodeJS.Timeout[] | undefined = undefined;
+  /** The bound of each timed hold, by reason (cleared when the reason lets go first). */
+  private timers: Map<number, NodeJS.Timeout> | undefined = undefined;
 
   constructor(private readonly transport: Transport) {}
 
@@ -37,6 +38,11 @@ export class InputGate {
   }
 
   release(reason: number): void {
+    const timer = this.timers?.get(reason);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.timers!.delete(reason);
+    }
     this.holds &= ~reason;
     if (this.paused && this.holds === 0) {
       this.paused = false;
@@ -48,15 +54,14 @@ export class InputGate {
   holdFor(reason: number, ms: number): void {
     if (this.holding(reason)) return;
     this.hold(reason);
-    const timer = setTimeout(() => {
-      this.timers = this.timers?.filter((t) => t !== timer);
-      this.release(reason);
-    }, ms);
-    (this.timers ??= []).push(timer);
+    (this.timers ??= new Map()).set(
+      reason,
+      setTimeout(() => this.release(reason), ms),
+    );
   }
 
   close(): void {
-    if (this.timers) for (const t of this.timers) clearTimeout(t);
+    if (this.timers) for (const t of this.timers.values()) clearTimeout(t);
     this.timers = undefined;
   }
 }

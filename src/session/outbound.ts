@@ -38,6 +38,8 @@ export interface SessionLink {
   readonly sendWindow: number;
   /** Whether the connection can take more bytes now. */
   readonly writable: boolean;
+  /** Bytes the socket itself still holds (handed over, not yet taken by the kernel). */
+  readonly socketBacklog: number;
   /**
    * Encodes and writes a PUBLISH. Returns undefined when written, or why the message is dropped for
    * this client only: it exceeds the client's Maximum Packet Size [MQTT-3.1.2-25], or the client

@@ -51,6 +51,8 @@ export interface SessionPersistence {
 
 /** A subscriber that has neither read nor acknowledged for this long (ms) is stalled. */
 const STALL_MS = 250;
+/** Bytes waiting in a socket's own buffer above which its client may be stalled. */
+const STALL_BACKLOG = 256 * 1024;
 
 /**
  * Queue lengths of a live subscriber at which its publishers are paused, and resumed. Small and
@@ -171,7 +173,7 @@ export class Session {
           }
           // The socket is full. A client that keeps reading gets the message queued (and its
           // publishers slowed down); one that stopped reading loses it.
-          if (this.host.now() - this.progressAt > STALL_MS) {
+          if (this.stalled(link)) {
             this.host.dropped(this, msg, 0, 'congested');
             return undefined;
           }
@@ -295,10 +297,19 @@ export class Session {
     if (this.queue.length <= backlogHigh(this.host.inboxSize()) && link.writable) return false;
     // A client that stopped reading or acknowledging is not waited for: it must not slow everyone
     // else down; its queue fills and overflows instead.
-    if (this.host.now() - this.progressAt > STALL_MS) return false;
+    if (this.stalled(link)) return false;
     const w = (this.waiters ??= []);
     if (!w.includes(waiter)) w.push(waiter);
     return true;
+  }
+
+  /**
+   * Whether the client stopped consuming: its socket holds a backlog the kernel will not take and
+   * it has neither drained nor acknowledged anything lately. A client whose socket still takes data
+   * is only behind this turn's burst, not stalled.
+   */
+  private stalled(link: SessionLink): boolean {
+    return link.socketBacklog > STALL_BACKLOG && this.host.now() - this.progressAt > STALL_MS;
   }
 
   /** The client read or acknowledged something: it is consuming, if slowly. */

@@ -33,6 +33,10 @@ export abstract class BaseTransport extends BatchedWriter implements Transport {
     this.handler = handler;
   }
 
+  get socketBacklog(): number {
+    return this.sink.writableLength;
+  }
+
   get writable(): boolean {
     if (this.closed) return false;
     if (this.pendingBytes < this.highWater) return true;

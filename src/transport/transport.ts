@@ -20,6 +20,8 @@ export interface Transport {
   write(data: Buffer): void;
   /** Bytes queued in Ratatosk and in the socket, not yet handed to the kernel. */
   readonly pendingBytes: number;
+  /** Bytes the socket itself holds, handed over but not yet taken by the kernel. */
+  readonly socketBacklog: number;
   /** Whether more can be written without going over the high-water mark. */
   readonly writable: boolean;
   /** Stop / restart reading (TCP backpressure towards the peer). */
