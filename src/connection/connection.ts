@@ -79,8 +79,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   credentialsDeadline: DeadlineHandle | undefined;
   /** Rate limits and quotas watching this connection's traffic, if any. */
   private limits: TrafficLimits | undefined = undefined;
-  /** Why the socket is not being read (see input-gate.ts). */
-  private readonly gate: InputGate;
+  /** Why the socket is not being read (see input-gate.ts); created the first time it is paused. */
+  private inputGate: InputGate | undefined = undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
@@ -96,7 +96,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     maxPacketSize: number,
   ) {
     this.decoder = new PacketDecoder(this, { maxPacketSize });
-    this.gate = new InputGate(transport);
     this.lastActivity = ctx.clock.now();
     transport.bind(this);
     ctx.connections.add(this);
@@ -183,7 +182,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   resumeFromBackpressure(): void {
-    this.gate.release(Hold.Backpressure);
+    this.inputGate?.release(Hold.Backpressure);
   }
 
   pauseForFairness(): void {
@@ -191,7 +190,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   resumeFromFairness(): void {
-    this.gate.release(Hold.Fairness);
+    this.inputGate?.release(Hold.Fairness);
+  }
+
+  private get gate(): InputGate {
+    return (this.inputGate ??= new InputGate(this.transport));
   }
 
   /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
@@ -294,7 +297,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       this.closeWith(err.reasonCode, true, err.message);
       return;
     }
-    if (this.state !== ConnState.Closed) this.gate.release(Hold.Packets);
+    if (this.state !== ConnState.Closed) this.inputGate?.release(Hold.Packets);
   }
 
   // ---- Output ------------------------------------------------------------------------------
@@ -452,7 +455,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.ctx.scheduler.cancel(this.credentialsDeadline);
     this.credentialsDeadline = undefined;
     this.authExchange = undefined;
-    this.gate.close();
+    this.inputGate?.close();
     this.limits?.close();
     this.ctx.connections.delete(this);
     const tenant = this.tenant;
