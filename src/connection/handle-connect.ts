@@ -16,6 +16,8 @@ import { applyCredentials, authenticate } from './authentication';
 import { ConnState, type Connection } from './connection';
 import { InboundAliases, OutboundAliases } from './topic-aliases';
 
+const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({});
+
 export function handleConnect(conn: Connection, p: ConnectPacket): void {
   conn.protocolVersion = p.protocolVersion;
   conn.state = ConnState.Authenticating;
@@ -58,7 +60,7 @@ function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, a
     userId: result.userId,
     clientId,
     username: p.username,
-    attrs: result.attrs ?? {},
+    attrs: result.attrs ?? NO_ATTRS,
     conn: conn.transport.info,
     acl: result.acl,
   };

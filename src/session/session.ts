@@ -82,7 +82,7 @@ export function sizeOf(msg: Message): number {
 
 export class Session {
   link: SessionLink | undefined = undefined;
-  readonly subscriptions = new Map<string, SessionSubscription>();
+  private subscriptionMap: Map<string, SessionSubscription> | undefined = undefined;
   readonly queue = new Deque<Outbound>();
   // Allocated on first use: an idle session holds no collections.
   private inflightMap: Map<number, Outbound> | undefined = undefined;
@@ -120,6 +120,11 @@ export class Session {
 
   get tenantId(): string {
     return this.host.tenantId;
+  }
+
+  /** The session's subscriptions by filter as subscribed (created when first needed). */
+  get subscriptions(): Map<string, SessionSubscription> {
+    return (this.subscriptionMap ??= new Map());
   }
 
   /** Outgoing QoS 1/2 messages with a packet id, in the order they were sent. */

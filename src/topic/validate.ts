@@ -17,9 +17,16 @@ export const DEFAULT_TOPIC_LIMITS: TopicLimits = {
   maxLevelLength: 65535,
 };
 
-/** The topic limits of a tenant's settings. */
+/** The topic limits of a tenant's settings (one object per settings snapshot, shared by its connections). */
+const limitsBySettings = new WeakMap<object, TopicLimits>();
+
 export function topicLimitsOf(s: { maxTopicLength: number; maxTopicLevels: number; maxTopicLevelLength: number }): TopicLimits {
-  return { maxTopicLength: s.maxTopicLength, maxTopicLevels: s.maxTopicLevels, maxLevelLength: s.maxTopicLevelLength };
+  let limits = limitsBySettings.get(s);
+  if (!limits) {
+    limits = { maxTopicLength: s.maxTopicLength, maxTopicLevels: s.maxTopicLevels, maxLevelLength: s.maxTopicLevelLength };
+    limitsBySettings.set(s, limits);
+  }
+  return limits;
 }
 
 const SLASH = 0x2f;

@@ -237,6 +237,8 @@ export class NetworkListener implements Listener {
       this.http.emit('connection', socket);
       return;
     }
+    // The transport handles errors from now on (one 'error' listener, not two, per socket).
+    socket.off('error', ignoreError);
     this.accept(new StreamTransport(socket, this.info(socket, origin)));
   }
 
