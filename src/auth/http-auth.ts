@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ReasonCode } from '../codec/reason-codes';
 import { isHttpUrl, JsonPoster } from '../plugins/http-post';
-import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest, PluginContext } from '../plugins/types';
+import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest, ClientCertificate, PluginContext } from '../plugins/types';
 import { DEFAULT_TENANT } from './dev-auth';
 import { aclSchema } from './acl-schema';
 
@@ -63,14 +63,7 @@ export interface HttpAuthRequestBody {
   port: number;
   listener: string;
   protocolVersion: number;
-  certificate?: {
-    authorized: boolean;
-    subject: Record<string, string>;
-    issuer: Record<string, string>;
-    subjectAltNames: string[];
-    fingerprint256: string;
-    serialNumber: string;
-  };
+  certificate?: ClientCertificate;
 }
 
 /** What the authorization webhook receives. */
