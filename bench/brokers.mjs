@@ -106,7 +106,6 @@ export const RATATOSK_TENANT_DEFAULTS = { inboxSize: 100_000, maxInflightOut: 64
  * The brokers. start({ port, pin, ... }) resolves to { pid, child, commands, stop(), lines }.
  */
 export function brokerKinds(root) {
-  const main = join(root, 'dist', 'src', 'main.js');
   return {
     ratatosk: {
       name: 'Ratatosk',
@@ -117,7 +116,8 @@ export function brokerKinds(root) {
         const cfg = { host: '127.0.0.1', tenants: { default: RATATOSK_TENANT_DEFAULTS }, ...(extra ?? {}) };
         if (durability) cfg.durability = durability;
         writeFileSync(config, `${JSON.stringify(cfg, null, 2)}\n`);
-        const argv = ['node', main, 'start', '--config', config, '--mqtt-port', String(port), '--ws-port', '0', '--storage', storage, '--log-level', logLevel];
+        // The `ratatosk` command users run (bin/ratatosk: the broker's Node.js flags, chosen by the CPUs it gets).
+        const argv = [join(root, 'bin', 'ratatosk'), 'start', '--config', config, '--mqtt-port', String(port), '--ws-port', '0', '--storage', storage, '--log-level', logLevel];
         if (dataDir) argv.push('--data-dir', dataDir);
         const lines = [];
         const p = spawnPinned(argv, { cpu: BROKER_CPU, pin, cwd: root, onLine: (l) => (lines.push(l), onLine?.(l)) });

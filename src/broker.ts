@@ -141,7 +141,7 @@ export class Broker {
       await this.settingsRefresh.start();
     }
     if (config.fairness.enabled) {
-      this.fairness = new FairScheduler({ intervalMs: config.fairness.intervalMs, targetUtilization: config.fairness.targetUtilization });
+      this.fairness = new FairScheduler(config.fairness);
       this.fairness.start();
     }
     this.context = {

@@ -134,16 +134,20 @@ export const configSchema = z
       })
       .strict()
       .default({ timeoutMs: 2000, onFailure: 'deny' }),
-    /** Fair sharing of the broker between tenants when it is saturated. */
+    /** Fair sharing of the broker between tenants under load. */
     fairness: z
       .object({
         enabled: z.boolean().default(true),
         intervalMs: z.number().int().min(5).max(1000).default(20),
         /** Event-loop utilization (0-1) above which tenants are held to their fair share. */
         targetUtilization: z.number().min(0.1).max(1).default(0.85),
+        /** Event-loop utilization (0-1) above which a tenant's work per event-loop turn is sliced. */
+        sliceUtilization: z.number().min(0).max(1).default(0.5),
+        /** Work (ms) one tenant may bring into one event-loop turn while slicing. */
+        sliceMs: z.number().min(0.05).max(100).default(0.25),
       })
       .strict()
-      .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85 }),
+      .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

@@ -6,6 +6,7 @@
  * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
  * so packets are always handled in order. Version differences live in this folder only.
  */
+import { flushWrites } from '../transport/socket-writer';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import { encodePacket } from '../codec/encoder';
 import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
@@ -81,6 +82,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private limits: TrafficLimits | undefined = undefined;
   /** Why the socket is not being read (see input-gate.ts); created the first time it is paused. */
   private inputGate: InputGate | undefined = undefined;
+  /** Chunks fair scheduling holds for a later turn. */
+  fairHeld = 0;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
@@ -216,7 +219,20 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     const now = this.ctx.clock.now();
     this.lastActivity = now;
     const tenant = this.tenant;
-    if (tenant !== undefined) this.ctx.fairness?.onInbound(tenant, chunk.length);
+    // Fair scheduling may hold the chunk, or its end, for a later turn (this connection is paused until then).
+    const fairness = this.ctx.fairness;
+    const now_ = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, this, chunk) : chunk;
+    if (now_ === undefined) return;
+    this.consume(now_, now);
+    // A light tenant sharing the loop with a flood: its deliveries go out now, not after the turn.
+    if (tenant?.fairLight === true) flushWrites();
+  }
+
+  consumeHeld(chunk: Buffer): void {
+    if (this.state !== ConnState.Closed) this.consume(chunk, this.ctx.clock.now());
+  }
+
+  private consume(chunk: Buffer, now: number): void {
     this.limits?.inbound(chunk.length, now);
     const err = this.decoder.push(chunk);
     if (err !== undefined && this.state !== ConnState.Closed) this.onDecodeError(err);

@@ -1,29 +1,56 @@
 /**
- * Fair sharing of the broker between tenants under saturation.
+ * Fair sharing of the broker between tenants under load.
  *
  * Every interval the scheduler measures how busy the event loop was (event-loop utilization) and
- * how many inbound bytes each tenant brought. While the loop is saturated and more than one tenant
- * is active, the bytes the loop can take per interval (estimated from what it just did) are shared
- * among the active tenants by weight, max-min fair: a tenant that needs less than its share keeps
- * what it needs and the rest goes to the others. A tenant that uses up its allowance has every one
- * of its sockets paused until the next interval. Within an interval, a tenant also gets at most a
- * slice of its allowance per turn of the event loop (about a millisecond of work): past it, its
- * sockets wait for the next turn, so the turn in which a quiet tenant's message arrives never holds
- * more than that slice of a flood. Pausing is TCP backpressure: nothing is lost, the flooding tenant
- * just slows down, and a tenant within its share is never paused — so it keeps its latency.
+ * how many inbound bytes each tenant brought. Two mechanisms follow from that, both only while more
+ * than one tenant is active:
+ *
+ * - Turn slices, for latency: once the loop is busy (utilization above `sliceUtilization`), a
+ *   tenant may bring at most about a millisecond of work into one turn of the event loop. Past it,
+ *   its sockets are paused, its batched writes go out, and it reads again only two turns later: in
+ *   between, one whole turn serves everyone else, so a quiet tenant's message waits behind at most
+ *   one slice of a flood. Tenants that use a small part of the loop ("light" tenants) have their
+ *   deliveries written as soon as their packets are handled instead of at the end of the turn.
+ * - Shares, for throughput: while the loop is saturated (utilization above `targetUtilization`),
+ *   the bytes the loop can take per interval (estimated from what it just did) are shared among the
+ *   active tenants by weight, max-min fair: a tenant that needs less than its share keeps what it
+ *   needs and the rest goes to the others. A tenant that uses up its allowance has every one of its
+ *   sockets paused until the next interval.
+ *
+ * Pausing is TCP backpressure: nothing is lost, the flooding tenant just slows down, and a tenant
+ * within its share is never paused — so it keeps its latency.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { flushWrites } from '../transport/socket-writer';
+import { Deque } from '../util/deque';
 
 /** How long a tenant counts as competing after it last sent something (ms). */
 const RECENT_MS = 500;
 
-/** Work a tenant may bring into one turn of the event loop while shares are enforced (ms). */
-const TURN_MS = 1;
+
+/**
+ * The smallest slice (bytes), whatever the estimate of the loop's capacity says: a loop busy with
+ * little traffic (handshakes, other work) would otherwise estimate tiny slices and crawl.
+ */
+const MIN_SLICE_BYTES = 16 * 1024;
+
+/** Part of the loop's capacity below which a tenant counts as light (its writes go out at once). */
+const LIGHT_SHARE = 0.1;
 
 /** What the scheduler needs of a connection. */
 export interface Pausable {
   pauseForFairness(): void;
   resumeFromFairness(): void;
+  /** Chunks of this connection the scheduler holds for a later turn. */
+  fairHeld: number;
+  /** Handles a chunk the scheduler held (the connection may have closed meanwhile). */
+  consumeHeld(chunk: Buffer): void;
+}
+
+/** A chunk read in a turn its tenant had used up: handled in a later turn. */
+interface HeldChunk {
+  readonly conn: Pausable;
+  chunk: Buffer;
 }
 
 /** What the scheduler keeps per tenant. */
@@ -35,17 +62,25 @@ export interface FairTenant {
   fairAllowance: number;
   /** Whether its sockets are paused until the next interval. */
   fairPaused: boolean;
-  /** Inbound bytes in this turn of the event loop, and whether it is paused until the next turn. */
+  /** Inbound bytes in this turn of the event loop, and whether it is paused for this turn and the next. */
   turnBytes: number;
   turnPaused: boolean;
+  /** Whether it used only a small part of the loop in the last interval while slices applied. */
+  fairLight: boolean;
+  /** Chunks read past its slice, in arrival order (created when first needed). */
+  fairHeld: Deque<HeldChunk> | undefined;
   readonly connections: Set<Pausable>;
   readonly settings: { fairnessWeight: number };
 }
 
 export interface FairSchedulerOptions {
   intervalMs: number;
-  /** Event-loop utilization above which the broker counts as saturated. */
+  /** Event-loop utilization above which the broker counts as saturated (shares apply). */
   targetUtilization: number;
+  /** Event-loop utilization above which turn slices apply. */
+  sliceUtilization: number;
+  /** Work a tenant may bring into one turn of the event loop while slices apply (ms). */
+  sliceMs: number;
 }
 
 export class FairScheduler {
@@ -61,14 +96,20 @@ export class FairScheduler {
   private holdUntil = 0;
   /** Tenants with a finite allowance, to reset when enforcement stops. */
   private limited: FairTenant[] = [];
+  /** Bytes one tenant may bring into one turn (Infinity while slices do not apply). */
+  private turnLimit = Infinity;
+  /** Tenants marked light in the last interval. */
+  private light: FairTenant[] = [];
+  /** Paused in this turn (resumed two turns on), and paused in the last one (resumed next turn). */
   private turnPausedTenants: FairTenant[] = [];
+  private resumingTenants: FairTenant[] = [];
   private turnEndScheduled = false;
   /** Intervals in which some tenant was paused (for metrics and tests). */
   enforcedIntervals = 0;
   /** Times a tenant was paused. */
   pauses = 0;
 
-  constructor(private readonly options: FairSchedulerOptions = { intervalMs: 20, targetUtilization: 0.85 }) {}
+  constructor(private readonly options: FairSchedulerOptions = { intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 }) {}
 
   start(): void {
     this.timer = setInterval(() => this.tick(), this.options.intervalMs);
@@ -77,27 +118,74 @@ export class FairScheduler {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    for (const t of this.seen) this.resume(t);
+    this.turnLimit = Infinity;
+    for (const t of this.limited) t.fairAllowance = Infinity;
+    this.limited = [];
+    for (const t of this.light) t.fairLight = false;
+    this.light = [];
+    const tenants = new Set([...this.seen, ...this.turnPausedTenants, ...this.resumingTenants]);
+    this.turnPausedTenants = [];
+    this.resumingTenants = [];
+    for (const t of tenants) {
+      t.turnPaused = false;
+      t.turnBytes = 0;
+      if (t.fairPaused) {
+        t.fairPaused = false;
+        for (const c of t.connections) if (c.fairHeld === 0) c.resumeFromFairness();
+      }
+      // Held chunks are handled now: nothing read is ever dropped.
+      this.handleHeld(t);
+    }
   }
 
-  /** Called for every chunk a connection reads. */
-  onInbound(tenant: FairTenant, bytes: number): void {
+  /**
+   * Called for every chunk a connection reads. Returns what to handle now: the chunk, the part of
+   * it that fits in its tenant's slice of this turn, or nothing. The scheduler holds the rest for a
+   * later turn, and the connection is paused until it has been handled.
+   */
+  admit(tenant: FairTenant, conn: Pausable, chunk: Buffer): Buffer | undefined {
+    if (tenant.fairLight && conn.fairHeld === 0) {
+      // A light tenant is never sliced.
+      this.account(tenant, chunk.length);
+      return chunk;
+    }
+    if (tenant.turnPaused || conn.fairHeld > 0) {
+      // Past the slice, or behind chunks of the same connection already held: keeps their order.
+      this.hold(tenant, conn, chunk);
+      return undefined;
+    }
+    // At least a byte: a slice that shrank at the interval's end still lets the tenant move.
+    const room = Math.max(1, Math.ceil(this.turnLimit - tenant.turnBytes));
+    if (chunk.length > room) {
+      this.hold(tenant, conn, chunk.subarray(room));
+      chunk = chunk.subarray(0, room);
+    }
+    this.account(tenant, chunk.length);
+    return chunk;
+  }
+
+  private hold(tenant: FairTenant, conn: Pausable, chunk: Buffer): void {
+    if (conn.fairHeld++ === 0) conn.pauseForFairness();
+    (tenant.fairHeld ??= new Deque()).push({ conn, chunk });
+  }
+
+  /** Counts bytes a tenant brings into this interval and this turn; pauses it past its share or slice. */
+  private account(tenant: FairTenant, bytes: number): void {
     if (tenant.fairBytes === 0) this.seen.add(tenant);
     tenant.fairBytes += bytes;
-    const allowance = tenant.fairAllowance;
-    if (allowance === Infinity || tenant.fairPaused) return;
-    if (tenant.fairBytes > allowance) {
+    if (tenant.fairPaused) return;
+    if (tenant.fairBytes > tenant.fairAllowance) {
       tenant.fairPaused = true;
       this.pauses++;
-      if (!tenant.turnPaused) for (const c of tenant.connections) c.pauseForFairness();
+      for (const c of tenant.connections) c.pauseForFairness();
       return;
     }
-    // The slice of this turn: a flood is read a little per turn, between everyone else's messages.
+    // The slice of this turn: a flood is handled a little per turn, between everyone else's messages.
+    // Only the connections that bring more this turn are paused (see admit), not all of them.
     tenant.turnBytes += bytes;
-    if (!tenant.turnPaused && tenant.turnBytes > (allowance * TURN_MS) / this.options.intervalMs) {
+    if (!tenant.turnPaused && tenant.turnBytes >= this.turnLimit) {
       tenant.turnPaused = true;
       this.turnPausedTenants.push(tenant);
-      for (const c of tenant.connections) c.pauseForFairness();
       if (!this.turnEndScheduled) {
         this.turnEndScheduled = true;
         setImmediate(this.endTurn);
@@ -105,17 +193,51 @@ export class FairScheduler {
     }
   }
 
-  /** A turn of the event loop is over: tenants paused for this turn only may read again. */
+  /** Handles held chunks of a tenant in order until its slice or share is used up again. */
+  private handleHeld(t: FairTenant): void {
+    const held = t.fairHeld;
+    if (held === undefined) return;
+    while (held.length > 0 && !t.turnPaused && !t.fairPaused) {
+      const first = held.peek()!;
+      const conn = first.conn;
+      let chunk = first.chunk;
+      const room = Math.max(1, Math.ceil(this.turnLimit - t.turnBytes));
+      if (chunk.length > room) {
+        // Only what fits in the slice; the rest stays first in line.
+        first.chunk = chunk.subarray(room);
+        chunk = chunk.subarray(0, room);
+      } else {
+        held.shift();
+        conn.fairHeld--;
+      }
+      this.account(t, chunk.length);
+      conn.consumeHeld(chunk);
+      if (conn.fairHeld === 0 && !t.fairPaused) conn.resumeFromFairness();
+    }
+    if (held.length === 0) t.fairHeld = undefined;
+  }
+
+  /**
+   * A turn of the event loop is over (this runs in its check phase). What was batched goes out now;
+   * tenants paused in the turn before resume, those paused in this one wait a turn: a setImmediate
+   * queued from here runs in the next turn's check phase, after that turn's reads of everyone else.
+   */
   private readonly endTurn = (): void => {
     this.turnEndScheduled = false;
-    const list = this.turnPausedTenants;
-    this.turnPausedTenants = [];
-    for (const t of list) {
+    flushWrites();
+    const resuming = this.resumingTenants;
+    this.resumingTenants = this.turnPausedTenants;
+    this.turnPausedTenants = resuming.length > 0 ? [] : resuming;
+    for (const t of resuming) {
       t.turnPaused = false;
       t.turnBytes = 0;
-      if (!t.fairPaused) for (const c of t.connections) c.resumeFromFairness();
+      if (!t.fairPaused) this.handleHeld(t);
     }
-  }
+    if (this.resumingTenants.length > 0 && !this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
+    }
+  };
 
   /** One interval ends: measure, decide the shares of the next one, resume everyone. */
   tick(): void {
@@ -162,8 +284,25 @@ export class FairScheduler {
     }
     // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
     if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
+    this.slice(active, elu, elapsed);
     for (const t of this.seen) t.fairBytes = 0;
     this.seen.clear();
+  }
+
+  /** Turn slices and light tenants for the next interval. */
+  private slice(active: FairTenant[], elu: number, elapsed: number): void {
+    for (const t of this.light) t.fairLight = false;
+    this.light = [];
+    const slicing = active.length >= 2 && this.perMs > 0 && elu >= this.options.sliceUtilization;
+    this.turnLimit = slicing ? Math.max(MIN_SLICE_BYTES, this.perMs * this.options.sliceMs) : Infinity;
+    if (!slicing) return;
+    const lightBytes = this.perMs * elapsed * LIGHT_SHARE;
+    for (const t of active) {
+      if (t.fairBytes < lightBytes) {
+        t.fairLight = true;
+        this.light.push(t);
+      }
+    }
   }
 
   /** Max-min fair allowances for the next interval from this interval's demand. */
@@ -187,6 +326,16 @@ export class FairScheduler {
     t.turnBytes = 0;
     if (!t.fairPaused) return;
     t.fairPaused = false;
-    if (!t.turnPaused) for (const c of t.connections) c.resumeFromFairness();
+    for (const c of t.connections) if (c.fairHeld === 0) c.resumeFromFairness();
+    // Chunks held while it was over its share: handled at the end of this turn, unless a slice
+    // already holds the tenant (then they wait for its turn).
+    if (t.fairHeld !== undefined && !t.turnPaused) {
+      t.turnPaused = true;
+      this.resumingTenants.push(t);
+      if (!this.turnEndScheduled) {
+        this.turnEndScheduled = true;
+        setImmediate(this.endTurn);
+      }
+    }
   }
 }

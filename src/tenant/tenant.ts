@@ -36,6 +36,8 @@ export class Tenant implements SessionHost, FairTenant {
   fairPaused = false;
   turnBytes = 0;
   turnPaused = false;
+  fairLight = false;
+  fairHeld: FairTenant['fairHeld'] = undefined;
 
   constructor(
     readonly id: string,

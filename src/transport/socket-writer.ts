@@ -86,6 +86,14 @@ let touched: BatchedWriter[] = [];
 let spare: BatchedWriter[] = [];
 let flushScheduled = false;
 
+/**
+ * Hands every socket its bytes batched so far, now rather than at the end of the turn (for a light
+ * tenant's deliveries while a flood shares the loop).
+ */
+export function flushWrites(): void {
+  if (touched.length > 0) flushAll();
+}
+
 function flushAll(): void {
   flushScheduled = false;
   const list = touched;

@@ -1,0 +1,84 @@
+/**
+ * bin/ratatosk, the command `npm start` and the package's bin run: it must replace itself with the
+ * Node.js process (same pid, so signals and process monitors reach the broker) and pass the
+ * garbage-collector flags the broker is tuned for — a small young generation always, single-threaded
+ * collection only when one CPU is available — unless RATATOSK_NODE_FLAGS says otherwise.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { resolve } from 'node:path';
+import { freePort, sleep } from '../storage/broker-process';
+
+const LAUNCHER = resolve(__dirname, '../../../bin/ratatosk');
+
+function accepting(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
+    s.once('error', () => done(false));
+  });
+}
+
+/** Starts the broker through the launcher, returns the Node.js arguments of the process it became. */
+async function launch(prefix: string[], env: NodeJS.ProcessEnv): Promise<{ args: string[]; exitCode: number | null }> {
+  const port = await freePort();
+  const argv = [...prefix, LAUNCHER, 'start', '--mqtt-port', String(port), '--ws-port', '0', '--storage', 'memory', '--log-level', 'warn'];
+  const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!(await accepting(port))) {
+      assert.ok(Date.now() < deadline, `the broker did not accept on ${port}: ${output}`);
+      assert.equal(child.exitCode, null, `the launcher exited: ${output}`);
+      await sleep(50);
+    }
+    // The pid spawn saw is the broker itself: the launcher exec'd Node.js.
+    const args = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    child.kill('SIGTERM');
+    return { args, exitCode: await exited };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+function cpus(prefix: string[]): number {
+  const r = spawnSync(prefix.length > 0 ? prefix[0]! : 'nproc', prefix.length > 0 ? [...prefix.slice(1), 'nproc'] : [], { encoding: 'utf8' });
+  return Number(r.stdout.trim());
+}
+
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+describe('bin/ratatosk', () => {
+  test('execs Node.js with a 2 MB young generation; single-threaded GC only on one CPU', async () => {
+    const { args, exitCode } = await launch([], {});
+    assert.match(args[0]!, /node$/, `the process is Node.js itself: ${args.join(' ')}`);
+    assert.ok(args.includes('--max-semi-space-size=2'), args.join(' '));
+    assert.equal(args.includes('--single-threaded-gc'), cpus([]) === 1, args.join(' '));
+    assert.ok(args.some((a) => a.endsWith('dist/src/main.js')), args.join(' '));
+    assert.equal(exitCode, 0, 'SIGTERM reached the broker, which shut down cleanly');
+  });
+
+  test('pinned to one CPU, collects garbage on the event-loop thread alone', { skip: hasTaskset ? false : 'taskset (util-linux) is not installed' }, async () => {
+    assert.equal(cpus(['taskset', '-c', '0']), 1);
+    const { args } = await launch(['taskset', '-c', '0'], {});
+    assert.ok(args.includes('--single-threaded-gc'), args.join(' '));
+    assert.ok(args.includes('--max-semi-space-size=2'), args.join(' '));
+  });
+
+  test('RATATOSK_NODE_FLAGS replaces the flags', async () => {
+    const { args } = await launch([], { RATATOSK_NODE_FLAGS: '--max-old-space-size=512' });
+    assert.ok(args.includes('--max-old-space-size=512'), args.join(' '));
+    assert.ok(!args.includes('--max-semi-space-size=2'), args.join(' '));
+    const blank = await launch([], { RATATOSK_NODE_FLAGS: '' });
+    assert.deepEqual(blank.args.filter((a) => a.startsWith('--') && !a.startsWith('--mqtt') && !a.startsWith('--ws') && !a.startsWith('--storage') && !a.startsWith('--log')), []);
+  });
+});
