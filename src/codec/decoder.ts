@@ -54,6 +54,8 @@ export class PacketDecoder {
   private readonly sink: PacketSink;
   private error: DecodeError | undefined = undefined;
   private halted = false;
+  private yieldRequested = false;
+  private rest: Buffer | undefined = undefined;
 
   private state = IDLE;
   private first = 0; // first byte of the pending packet
@@ -82,6 +84,21 @@ export class PacketDecoder {
   }
 
   /**
+   * Pauses decoding: push() returns after the current packet, leaving the rest of its chunk
+   * undecoded for `takeRest()`. The caller pushes that rest again when it wants to go on.
+   */
+  yieldAfterPacket(): void {
+    this.yieldRequested = true;
+  }
+
+  /** What push() left undecoded because of `yieldAfterPacket()` (once). */
+  takeRest(): Buffer | undefined {
+    const rest = this.rest;
+    this.rest = undefined;
+    return rest;
+  }
+
+  /**
    * Decodes every complete packet of `chunk`, in order, and keeps an incomplete tail for the next
    * push. Returns the error that stopped decoding; after an error the decoder is dead and every
    * later push returns the same error.
@@ -102,6 +119,7 @@ export class PacketDecoder {
       if (pos < 0) return this.error;
     }
     while (pos < len) {
+      if (this.yieldRequested) return this.yieldAt(chunk, pos);
       const first = chunk[pos] as number;
       const bad = checkFirstByte(first, this.protocolVersion);
       if (bad !== undefined) return this.die(bad);
@@ -123,6 +141,13 @@ export class PacketDecoder {
       pos = this.startBody(chunk, pos);
       if (pos < 0) return this.error;
     }
+    this.yieldRequested = false;
+    return undefined;
+  }
+
+  private yieldAt(chunk: Buffer, pos: number): undefined {
+    this.yieldRequested = false;
+    this.rest = chunk.subarray(pos);
     return undefined;
   }
 

@@ -14,7 +14,7 @@ import type { DropReason } from '../plugins/events';
 import { handleAuth, type AuthExchange } from './authentication';
 import { AuthorizationCache } from './authorization';
 import { TrafficLimits } from './traffic-limits';
-import { Hold, InputGate } from './input-gate';
+import { Hold, InputGate, type GateListener } from './input-gate';
 import type { Pausable } from '../tenant/fair-scheduler';
 import { ReasonCode, reasonName } from '../codec/reason-codes';
 import type { ClientIdentity } from '../plugins/types';
@@ -45,7 +45,20 @@ export const ConnState = {
 } as const;
 export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
 
-export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter, AckSender {
+/** Connections whose undecoded input goes on at the end of this turn (one setImmediate for all). */
+let feedList: Connection[] = [];
+
+function feedSoon(c: Connection): void {
+  if (feedList.push(c) === 1) setImmediate(feedAll);
+}
+
+function feedAll(): void {
+  const list = feedList;
+  feedList = [];
+  for (const c of list) c.feedPending();
+}
+
+export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter, AckSender, GateListener {
   state: ConnStateCode = ConnState.AwaitingConnect;
   readonly decoder: PacketDecoder;
   protocolVersion: ProtocolVersion = 4;
@@ -82,8 +95,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private limits: TrafficLimits | undefined = undefined;
   /** Why the socket is not being read (see input-gate.ts); created the first time it is paused. */
   private inputGate: InputGate | undefined = undefined;
-  /** Chunks fair scheduling holds for a later turn. */
-  fairHeld = 0;
+  /** Chunks fair scheduling holds for a later turn (see FairScheduler). */
+  fairChunks: Buffer[] | undefined = undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
   private pendingError: DecodeError | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
@@ -180,8 +193,13 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
   pauseForBackpressure(): void {
+    if (this.state === ConnState.Closed) return;
     // Never wait forever on a subscriber that stalls: resume after a bound and re-check then.
-    if (this.state !== ConnState.Closed) this.gate.holdFor(Hold.Backpressure, BACKPRESSURE_MAX_MS);
+    this.gate.holdFor(Hold.Backpressure, BACKPRESSURE_MAX_MS);
+    // The rest of the chunk being decoded waits too: a chunk holds hundreds of PUBLISHes, and
+    // queueing them all would make the subscriber's queue (and its memory) grow far past the point
+    // at which its publishers are paused.
+    this.decoder.yieldAfterPacket();
   }
 
   resumeFromBackpressure(): void {
@@ -197,7 +215,22 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   private get gate(): InputGate {
-    return (this.inputGate ??= new InputGate(this.transport));
+    return (this.inputGate ??= new InputGate(this.transport, this));
+  }
+
+  get inputBlocked(): boolean {
+    return this.inputGate !== undefined && this.inputGate.blockedBeyondFairness;
+  }
+
+  get fairClosed(): boolean {
+    return this.state === ConnState.Closed;
+  }
+
+  /** Only fair scheduling holds the input now: chunks it held, or input left undecoded, may go on. */
+  onInputUnblocked(): void {
+    const tenant = this.tenant;
+    if (this.fairChunks !== undefined && tenant !== undefined) this.ctx.fairness?.unblocked(tenant);
+    if (this.pendingInput !== undefined) feedSoon(this);
   }
 
   /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
@@ -218,24 +251,55 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   onData(chunk: Buffer): void {
     const now = this.ctx.clock.now();
     this.lastActivity = now;
+    this.limits?.inbound(chunk.length, now);
+    if (this.pendingInput !== undefined) {
+      // Behind input left undecoded by backpressure (fair scheduling off; rare): keeps the order.
+      this.pendingInput = Buffer.concat([this.pendingInput, chunk]);
+      return;
+    }
+    this.feed(chunk);
+  }
+
+  /** Decodes a chunk, or the part fair scheduling lets through this turn. */
+  private feed(chunk: Buffer): void {
     const tenant = this.tenant;
     // Fair scheduling may hold the chunk, or its end, for a later turn (this connection is paused until then).
     const fairness = this.ctx.fairness;
-    const now_ = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, this, chunk) : chunk;
-    if (now_ === undefined) return;
-    this.consume(now_, now);
+    const now = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, this, chunk) : chunk;
+    if (now === undefined) return;
+    this.consume(now);
     // A light tenant sharing the loop with a flood: its deliveries go out now, not after the turn.
     if (tenant?.fairLight === true) flushWrites();
   }
 
   consumeHeld(chunk: Buffer): void {
-    if (this.state !== ConnState.Closed) this.consume(chunk, this.ctx.clock.now());
+    if (this.state !== ConnState.Closed) this.consume(chunk);
   }
 
-  private consume(chunk: Buffer, now: number): void {
-    this.limits?.inbound(chunk.length, now);
+  private consume(chunk: Buffer): void {
     const err = this.decoder.push(chunk);
-    if (err !== undefined && this.state !== ConnState.Closed) this.onDecodeError(err);
+    if (err !== undefined) {
+      if (this.state !== ConnState.Closed) this.onDecodeError(err);
+      return;
+    }
+    const rest = this.decoder.takeRest();
+    if (rest === undefined || this.state === ConnState.Closed) return;
+    // Decoding yielded to backpressure: the rest waits until this connection may read again.
+    const tenant = this.tenant;
+    const fairness = this.ctx.fairness;
+    if (tenant !== undefined && fairness !== undefined) fairness.holdFirst(tenant, this, rest);
+    else this.pendingInput = rest;
+  }
+
+  /** Input left undecoded while the connection was paused (fair scheduling off). */
+  private pendingInput: Buffer | undefined = undefined;
+
+  /** Decodes what waited for this connection to be unblocked. */
+  feedPending(): void {
+    const rest = this.pendingInput;
+    if (rest === undefined || this.state === ConnState.Closed || this.inputBlocked) return;
+    this.pendingInput = undefined;
+    this.consume(rest);
   }
 
   onClose(error: Error | undefined): void {

@@ -17,16 +17,29 @@ export const Hold = {
   Backpressure: 8,
 } as const;
 
+/** Told when every hold but fair scheduling has let go. */
+export interface GateListener {
+  onInputUnblocked(): void;
+}
+
 export class InputGate {
   private holds = 0;
   private paused = false;
   /** The bound of each timed hold, by reason (cleared when the reason lets go first). */
   private timers: Map<number, NodeJS.Timeout> | undefined = undefined;
 
-  constructor(private readonly transport: Transport) {}
+  constructor(
+    private readonly transport: Transport,
+    private readonly listener?: GateListener,
+  ) {}
 
   holding(reason: number): boolean {
     return (this.holds & reason) !== 0;
+  }
+
+  /** Whether a reason other than fair scheduling holds the input. */
+  get blockedBeyondFairness(): boolean {
+    return (this.holds & ~Hold.Fairness) !== 0;
   }
 
   hold(reason: number): void {
@@ -43,11 +56,13 @@ export class InputGate {
       clearTimeout(timer);
       this.timers!.delete(reason);
     }
+    const was = this.holds;
     this.holds &= ~reason;
     if (this.paused && this.holds === 0) {
       this.paused = false;
       this.transport.resume();
     }
+    if ((was & ~Hold.Fairness) !== 0 && (this.holds & ~Hold.Fairness) === 0) this.listener?.onInputUnblocked();
   }
 
   /** Holds for `reason` at most `ms`: released then, if nothing released it before. */

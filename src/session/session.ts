@@ -70,6 +70,19 @@ function backlogLow(inboxSize: number): number {
 /** Publishers resumed at once when a subscriber has caught up. */
 const WAKE_AT_ONCE = 8;
 
+/** Sessions that woke some of their paused publishers this turn and may wake more next turn. */
+let wakeList: Session[] = [];
+
+function wakeLater(s: Session): void {
+  if (wakeList.push(s) === 1) setImmediate(wakeAll);
+}
+
+function wakeAll(): void {
+  const list = wakeList;
+  wakeList = [];
+  for (const s of list) s.wakeMore();
+}
+
 /** A publisher paused until a subscriber's queue drains. */
 export interface BackpressureWaiter {
   resumeFromBackpressure(): void;
@@ -336,6 +349,16 @@ export class Session {
     }
     const woken = w.splice(0, limit);
     for (let i = 0; i < woken.length; i++) woken[i]!.resumeFromBackpressure();
+    // The rest are woken next turn if the queue is still short then: waiting for the socket's next
+    // drain would leave them paused for as long as the few woken ones do not fill it again.
+    wakeLater(this);
+  }
+
+  /** Wakes the next publishers in line if this session is still caught up (see wakeLater). */
+  wakeMore(): void {
+    const link = this.link;
+    if (this.waiters === undefined || link === undefined) return;
+    if (this.queue.length <= backlogLow(this.host.inboxSize()) && link.writable) this.wakeWaiters(WAKE_AT_ONCE);
   }
 
   /** Number of queued plus in-flight messages. */

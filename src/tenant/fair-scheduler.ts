@@ -27,7 +27,6 @@ import { Deque } from '../util/deque';
 /** How long a tenant counts as competing after it last sent something (ms). */
 const RECENT_MS = 500;
 
-
 /**
  * The smallest slice (bytes), whatever the estimate of the loop's capacity says: a loop busy with
  * little traffic (handshakes, other work) would otherwise estimate tiny slices and crawl.
@@ -41,16 +40,17 @@ const LIGHT_SHARE = 0.1;
 export interface Pausable {
   pauseForFairness(): void;
   resumeFromFairness(): void;
-  /** Chunks of this connection the scheduler holds for a later turn. */
-  fairHeld: number;
-  /** Handles a chunk the scheduler held (the connection may have closed meanwhile). */
+  /** Chunks the scheduler holds for this connection, oldest first (undefined when none). */
+  fairChunks: Buffer[] | undefined;
+  /**
+   * Whether something other than fair scheduling keeps the connection from reading (a subscriber
+   * it feeds fell behind, a rate limit, a pending decision): its held chunks wait too. The
+   * connection calls `FairScheduler.unblocked` when that ends.
+   */
+  readonly inputBlocked: boolean;
+  readonly fairClosed: boolean;
+  /** Handles a chunk the scheduler held. */
   consumeHeld(chunk: Buffer): void;
-}
-
-/** A chunk read in a turn its tenant had used up: handled in a later turn. */
-interface HeldChunk {
-  readonly conn: Pausable;
-  chunk: Buffer;
 }
 
 /** What the scheduler keeps per tenant. */
@@ -67,8 +67,8 @@ export interface FairTenant {
   turnPaused: boolean;
   /** Whether it used only a small part of the loop in the last interval while slices applied. */
   fairLight: boolean;
-  /** Chunks read past its slice, in arrival order (created when first needed). */
-  fairHeld: Deque<HeldChunk> | undefined;
+  /** Its connections with held chunks, in the order they are served (created when first needed). */
+  fairHeld: Deque<Pausable> | undefined;
   readonly connections: Set<Pausable>;
   readonly settings: { fairnessWeight: number };
 }
@@ -131,10 +131,35 @@ export class FairScheduler {
       t.turnBytes = 0;
       if (t.fairPaused) {
         t.fairPaused = false;
-        for (const c of t.connections) if (c.fairHeld === 0) c.resumeFromFairness();
+        for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
       }
-      // Held chunks are handled now: nothing read is ever dropped.
-      this.handleHeld(t);
+      // Held chunks are handled now, blocked or not: nothing read is ever dropped.
+      const conns = t.fairHeld;
+      t.fairHeld = undefined;
+      if (conns !== undefined) for (const conn of conns) {
+        const chunks = conn.fairChunks ?? [];
+        conn.fairChunks = undefined;
+        if (!conn.fairClosed) for (const chunk of chunks) conn.consumeHeld(chunk);
+        conn.resumeFromFairness();
+      }
+    }
+  }
+
+  /**
+   * A connection with held chunks may read again as far as everything but fair scheduling is
+   * concerned: its chunks are handled at the end of this turn, unless a slice holds the tenant.
+   */
+  unblocked(tenant: FairTenant): void {
+    if (tenant.fairHeld !== undefined && !tenant.turnPaused && !tenant.fairPaused) this.handleSoon(tenant);
+  }
+
+  /** Handles a tenant's held chunks at the end of this turn (it counts as paused until then). */
+  private handleSoon(tenant: FairTenant): void {
+    tenant.turnPaused = true;
+    this.resumingTenants.push(tenant);
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
     }
   }
 
@@ -144,13 +169,17 @@ export class FairScheduler {
    * later turn, and the connection is paused until it has been handled.
    */
   admit(tenant: FairTenant, conn: Pausable, chunk: Buffer): Buffer | undefined {
-    if (tenant.fairLight && conn.fairHeld === 0) {
+    if (conn.fairChunks !== undefined) {
+      // Behind chunks of the same connection already held: keeps their order.
+      conn.fairChunks.push(chunk);
+      return undefined;
+    }
+    if (tenant.fairLight) {
       // A light tenant is never sliced.
       this.account(tenant, chunk.length);
       return chunk;
     }
-    if (tenant.turnPaused || conn.fairHeld > 0) {
-      // Past the slice, or behind chunks of the same connection already held: keeps their order.
+    if (tenant.turnPaused) {
       this.hold(tenant, conn, chunk);
       return undefined;
     }
@@ -164,9 +193,20 @@ export class FairScheduler {
     return chunk;
   }
 
+  /**
+   * Holds input a connection left undecoded (it yielded to backpressure) ahead of anything held for
+   * it: handled once the connection is unblocked and its tenant's turn comes.
+   */
+  holdFirst(tenant: FairTenant, conn: Pausable, rest: Buffer): void {
+    if (conn.fairChunks !== undefined) conn.fairChunks.unshift(rest);
+    else this.hold(tenant, conn, rest);
+  }
+
+  /** Holds the first chunk of a connection: it stops reading until its chunks are handled. */
   private hold(tenant: FairTenant, conn: Pausable, chunk: Buffer): void {
-    if (conn.fairHeld++ === 0) conn.pauseForFairness();
-    (tenant.fairHeld ??= new Deque()).push({ conn, chunk });
+    conn.fairChunks = [chunk];
+    conn.pauseForFairness();
+    (tenant.fairHeld ??= new Deque()).push(conn);
   }
 
   /** Counts bytes a tenant brings into this interval and this turn; pauses it past its share or slice. */
@@ -193,28 +233,48 @@ export class FairScheduler {
     }
   }
 
-  /** Handles held chunks of a tenant in order until its slice or share is used up again. */
+  /**
+   * Handles held chunks of a tenant until its slice or share is used up again: a chunk (or what fits
+   * of it) per connection in turn. A connection blocked for another reason keeps its chunks (they
+   * would bypass that reason) and waits for `unblocked`; one that closed drops them.
+   */
   private handleHeld(t: FairTenant): void {
-    const held = t.fairHeld;
-    if (held === undefined) return;
-    while (held.length > 0 && !t.turnPaused && !t.fairPaused) {
-      const first = held.peek()!;
-      const conn = first.conn;
-      let chunk = first.chunk;
+    const conns = t.fairHeld;
+    if (conns === undefined) return;
+    let skipped = 0;
+    while (conns.length > skipped && !t.turnPaused && !t.fairPaused) {
+      const conn = conns.shift()!;
+      const chunks = conn.fairChunks;
+      if (chunks === undefined || conn.fairClosed) {
+        conn.fairChunks = undefined;
+        continue;
+      }
+      if (conn.inputBlocked) {
+        conns.push(conn);
+        skipped++;
+        continue;
+      }
+      skipped = 0;
+      let chunk = chunks[0]!;
       const room = Math.max(1, Math.ceil(this.turnLimit - t.turnBytes));
       if (chunk.length > room) {
         // Only what fits in the slice; the rest stays first in line.
-        first.chunk = chunk.subarray(room);
+        chunks[0] = chunk.subarray(room);
         chunk = chunk.subarray(0, room);
       } else {
-        held.shift();
-        conn.fairHeld--;
+        chunks.shift();
       }
       this.account(t, chunk.length);
       conn.consumeHeld(chunk);
-      if (conn.fairHeld === 0 && !t.fairPaused) conn.resumeFromFairness();
+      // (consuming may have put undecoded input back in front: holdFirst)
+      if (chunks.length > 0) {
+        conns.push(conn);
+      } else {
+        conn.fairChunks = undefined;
+        if (!t.fairPaused) conn.resumeFromFairness();
+      }
     }
-    if (held.length === 0) t.fairHeld = undefined;
+    if (conns.length === 0) t.fairHeld = undefined;
   }
 
   /**
@@ -326,16 +386,9 @@ export class FairScheduler {
     t.turnBytes = 0;
     if (!t.fairPaused) return;
     t.fairPaused = false;
-    for (const c of t.connections) if (c.fairHeld === 0) c.resumeFromFairness();
+    for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
     // Chunks held while it was over its share: handled at the end of this turn, unless a slice
     // already holds the tenant (then they wait for its turn).
-    if (t.fairHeld !== undefined && !t.turnPaused) {
-      t.turnPaused = true;
-      this.resumingTenants.push(t);
-      if (!this.turnEndScheduled) {
-        this.turnEndScheduled = true;
-        setImmediate(this.endTurn);
-      }
-    }
+    if (t.fairHeld !== undefined && !t.turnPaused) this.handleSoon(t);
   }
 }

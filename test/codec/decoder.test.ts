@@ -153,3 +153,73 @@ describe('decodeOne', () => {
     assert.ok(isDecodeError(big) && big.code === 'RTK_DECODE_PACKET_TOO_LARGE' && big.reasonCode === 0x95);
   });
 });
+
+describe('yieldAfterPacket', () => {
+  // Ten QoS 0 PUBLISHes (topic 't', payload one byte: 0..9), 6 bytes each.
+  const publishes = Buffer.concat(Array.from({ length: 10 }, (_, i) => hex(`30 04 00 01 74 0${i}`)));
+  // One with a 2-byte remaining length (payload 200 bytes), to yield inside the slow path too.
+  const big = Buffer.concat([hex('30 cb 01 00 01 74'), Buffer.alloc(200, 7)]);
+
+  /** Yields after every `every`-th packet; pushes every rest back until nothing is left. */
+  class YieldingSink implements PacketSink {
+    readonly packets: Packet[] = [];
+    decoder!: PacketDecoder;
+    constructor(private readonly every: number) {}
+    onPacket(packet: Packet): void {
+      this.packets.push(packet);
+      if (this.packets.length % this.every === 0) this.decoder.yieldAfterPacket();
+    }
+  }
+
+  function run(chunks: Buffer[], every: number): { packets: Packet[]; yields: number } {
+    const sink = new YieldingSink(every);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    let yields = 0;
+    for (const chunk of chunks) {
+      let next: Buffer | undefined = chunk;
+      while (next !== undefined) {
+        assert.equal(decoder.push(next), undefined);
+        next = decoder.takeRest();
+        if (next !== undefined) yields++;
+      }
+    }
+    return { packets: sink.packets, yields };
+  }
+
+  test('push returns after the packet, leaving the rest of the chunk for takeRest', () => {
+    const sink = new YieldingSink(3);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    assert.equal(decoder.push(publishes), undefined);
+    assert.equal(sink.packets.length, 3);
+    const rest = decoder.takeRest();
+    assert.deepEqual(rest, publishes.subarray(18));
+    assert.equal(decoder.takeRest(), undefined, 'takeRest gives the rest once');
+  });
+
+  test('a yield after the last packet of a chunk leaves nothing and does not carry over', () => {
+    const sink = new YieldingSink(10);
+    const decoder = new PacketDecoder(sink);
+    sink.decoder = decoder;
+    assert.equal(decoder.push(publishes), undefined);
+    assert.equal(decoder.takeRest(), undefined);
+    assert.equal(decoder.push(publishes), undefined);
+    assert.equal(sink.packets.length, 20, 'the next push decodes everything (until the 20th yields)');
+  });
+
+  test('every packet comes once and in order, whatever the chunking and the yields', () => {
+    const stream = Buffer.concat([publishes, big, publishes]);
+    const expected = run([stream], 1000).packets;
+    assert.equal(expected.length, 21);
+    for (const every of [1, 2, 7]) {
+      for (const size of [1, 5, 6, 13, stream.length]) {
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+        const r = run(chunks, every);
+        assert.deepEqual(r.packets, expected, `every ${every}, chunks of ${size}`);
+        if (size === stream.length) assert.ok(r.yields >= Math.floor(21 / every) - 1, `yielded ${r.yields} times`);
+      }
+    }
+  });
+});

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { FairScheduler, type FairTenant, type Pausable } from '../../src/tenant/fair-scheduler';
 
 class FakeConn implements Pausable {
-  fairHeld = 0;
+  fairChunks: Buffer[] | undefined = undefined;
+  inputBlocked = false;
+  fairClosed = false;
   paused = false;
   pauses = 0;
   readonly got: Buffer[] = [];
@@ -116,7 +118,7 @@ describe('fair scheduler: turn slices', () => {
     for (let i = 0; i < 400 && (a.fairHeld !== undefined || a.turnPaused); i++) await nextTurn();
     assert.deepEqual(a1.bytes(), Buffer.concat([first, second]), 'A1 got every byte once, in order');
     assert.deepEqual(a2.bytes(), pattern(500));
-    assert.equal(a1.fairHeld, 0);
+    assert.equal(a1.fairChunks, undefined);
     assert.equal(a1.paused, false, 'resumed once its held chunks were handled');
     assert.equal(a2.paused, false);
     s.stop();
@@ -146,6 +148,38 @@ describe('fair scheduler: turn slices', () => {
     assert.equal(a1.paused, false);
     assert.equal(a2.paused, false);
     assert.equal(a.fairHeld, undefined);
+  });
+
+  test('a connection blocked for another reason keeps its held chunks; the others go on; unblocked() resumes it', async () => {
+    const { s, a, a1, a2 } = await loaded();
+    a1.read(s, a, pattern(20_000));
+    a2.read(s, a, pattern(4_000));
+    a1.inputBlocked = true; // say, a subscriber it feeds fell behind
+    const before = a1.bytes().length;
+    for (let i = 0; i < 20; i++) await nextTurn();
+    assert.equal(a1.bytes().length, before, 'a blocked connection is not fed behind its back');
+    assert.deepEqual(a2.bytes(), pattern(4_000), 'the tenant\'s other connection went on');
+    assert.equal(a1.paused, true);
+    a1.inputBlocked = false;
+    s.unblocked(a);
+    for (let i = 0; i < 20 && a.fairHeld !== undefined; i++) await nextTurn();
+    assert.deepEqual(a1.bytes(), pattern(20_000));
+    assert.equal(a1.paused, false);
+    s.stop();
+  });
+
+  test('holdFirst puts undecoded input ahead of what is already held; a closed connection drops its chunks', async () => {
+    const { s, a, a1, a2 } = await loaded();
+    a1.read(s, a, pattern(20_000, 10)); // split: the end is held
+    const handled = a1.bytes().length;
+    s.holdFirst(a, a1, pattern(10)); // what the decoder left when it yielded: it came first
+    a2.read(s, a, pattern(100));
+    a2.fairClosed = true;
+    for (let i = 0; i < 40 && a.fairHeld !== undefined; i++) await nextTurn();
+    assert.deepEqual(a1.bytes().subarray(handled), Buffer.concat([pattern(10), pattern(20_000, 10).subarray(handled)]));
+    assert.equal(a2.bytes().length, 0, 'nothing is handled for a closed connection');
+    assert.equal(a.fairHeld, undefined);
+    s.stop();
   });
 
   test('an idle loop never slices', async () => {
