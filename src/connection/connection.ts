@@ -6,6 +6,7 @@
  * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
  * so packets are always handled in order. Version differences live in this folder only.
  */
+import { performance } from 'node:perf_hooks';
 import { flushWrites } from '../transport/socket-writer';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import { encodePacket } from '../codec/encoder';
@@ -267,7 +268,13 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     const fairness = this.ctx.fairness;
     const now = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, this, chunk) : chunk;
     if (now === undefined) return;
-    this.consume(now);
+    if (fairness !== undefined && tenant !== undefined && !tenant.fairLight) {
+      const started = performance.now();
+      this.consume(now);
+      fairness.spent(tenant, performance.now() - started);
+    } else {
+      this.consume(now);
+    }
     // A light tenant sharing the loop with a flood: its deliveries go out now, not after the turn.
     if (tenant?.fairLight === true) flushWrites();
   }

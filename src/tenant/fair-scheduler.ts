@@ -64,6 +64,8 @@ export interface FairTenant {
   fairPaused: boolean;
   /** Inbound bytes in this turn of the event loop, and whether it is paused for this turn and the next. */
   turnBytes: number;
+  /** Time spent on its input in this turn (ms). */
+  turnMs: number;
   turnPaused: boolean;
   /** Whether it used only a small part of the loop in the last interval while slices applied. */
   fairLight: boolean;
@@ -129,6 +131,7 @@ export class FairScheduler {
     for (const t of tenants) {
       t.turnPaused = false;
       t.turnBytes = 0;
+    t.turnMs = 0;
       if (t.fairPaused) {
         t.fairPaused = false;
         for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
@@ -223,13 +226,25 @@ export class FairScheduler {
     // The slice of this turn: a flood is handled a little per turn, between everyone else's messages.
     // Only the connections that bring more this turn are paused (see admit), not all of them.
     tenant.turnBytes += bytes;
-    if (!tenant.turnPaused && tenant.turnBytes >= this.turnLimit) {
-      tenant.turnPaused = true;
-      this.turnPausedTenants.push(tenant);
-      if (!this.turnEndScheduled) {
-        this.turnEndScheduled = true;
-        setImmediate(this.endTurn);
-      }
+    if (!tenant.turnPaused && tenant.turnBytes >= this.turnLimit) this.pauseTurn(tenant);
+  }
+
+  /**
+   * Time a connection of `tenant` just spent on its input (ms). Bytes are only an estimate of work
+   * (and garbage collection lands on whoever allocates): past `sliceMs` of real time in a turn, a
+   * sliced tenant waits for its next turn too.
+   */
+  spent(tenant: FairTenant, ms: number): void {
+    tenant.turnMs += ms;
+    if (!tenant.turnPaused && this.turnLimit !== Infinity && tenant.turnMs >= this.options.sliceMs) this.pauseTurn(tenant);
+  }
+
+  private pauseTurn(tenant: FairTenant): void {
+    tenant.turnPaused = true;
+    this.turnPausedTenants.push(tenant);
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
     }
   }
 
@@ -265,7 +280,9 @@ export class FairScheduler {
         chunks.shift();
       }
       this.account(t, chunk.length);
+      const started = performance.now();
       conn.consumeHeld(chunk);
+      this.spent(t, performance.now() - started);
       // (consuming may have put undecoded input back in front: holdFirst)
       if (chunks.length > 0) {
         conns.push(conn);
@@ -291,6 +308,7 @@ export class FairScheduler {
     for (const t of resuming) {
       t.turnPaused = false;
       t.turnBytes = 0;
+    t.turnMs = 0;
       if (!t.fairPaused) this.handleHeld(t);
     }
     if (this.resumingTenants.length > 0 && !this.turnEndScheduled) {
@@ -384,6 +402,7 @@ export class FairScheduler {
 
   private resume(t: FairTenant): void {
     t.turnBytes = 0;
+    t.turnMs = 0;
     if (!t.fairPaused) return;
     t.fairPaused = false;
     for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();

@@ -35,6 +35,7 @@ export class Tenant implements SessionHost, FairTenant {
   fairAllowance = Infinity;
   fairPaused = false;
   turnBytes = 0;
+  turnMs = 0;
   turnPaused = false;
   fairLight = false;
   fairHeld: FairTenant['fairHeld'] = undefined;

@@ -42,6 +42,7 @@ function tenant(id: string, conns: FakeConn[]): FairTenant {
     fairAllowance: Infinity,
     fairPaused: false,
     turnBytes: 0,
+    turnMs: 0,
     turnPaused: false,
     fairLight: false,
     fairHeld: undefined,
@@ -179,6 +180,19 @@ describe('fair scheduler: turn slices', () => {
     assert.deepEqual(a1.bytes().subarray(handled), Buffer.concat([pattern(10), pattern(20_000, 10).subarray(handled)]));
     assert.equal(a2.bytes().length, 0, 'nothing is handled for a closed connection');
     assert.equal(a.fairHeld, undefined);
+    s.stop();
+  });
+
+  test('time counts as well as bytes: a tenant past sliceMs of real work waits for its next turn', async () => {
+    const { s, a, a1 } = await loaded();
+    a1.read(s, a, pattern(100)); // far below the byte slice
+    assert.equal(a.turnPaused, false);
+    s.spent(a, 0.3); // but it took 0.3 ms (sliceMs 0.25)
+    assert.equal(a.turnPaused, true);
+    a1.read(s, a, pattern(100, 100));
+    assert.equal(a1.bytes().length, 100, 'the next chunk is held');
+    for (let i = 0; i < 10 && a.fairHeld !== undefined; i++) await nextTurn();
+    assert.deepEqual(a1.bytes(), pattern(200));
     s.stop();
   });
 
