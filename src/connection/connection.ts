@@ -193,14 +193,17 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   }
 
   /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
-  pauseForBackpressure(): void {
+  /**
+   * Stops reading until the subscriber has caught up. With `stopDecoding`, the rest of the chunk
+   * being decoded waits too: a chunk holds hundreds of PUBLISHes, and queueing them all would make
+   * the subscriber's queue (and its memory) grow far past the point at which its publishers are
+   * paused. Below that, finishing the chunk keeps a fan-in fast.
+   */
+  pauseForBackpressure(stopDecoding: boolean): void {
     if (this.state === ConnState.Closed) return;
     // Never wait forever on a subscriber that stalls: resume after a bound and re-check then.
     this.gate.holdFor(Hold.Backpressure, BACKPRESSURE_MAX_MS);
-    // The rest of the chunk being decoded waits too: a chunk holds hundreds of PUBLISHes, and
-    // queueing them all would make the subscriber's queue (and its memory) grow far past the point
-    // at which its publishers are paused.
-    this.decoder.yieldAfterPacket();
+    if (stopDecoding) this.decoder.yieldAfterPacket();
   }
 
   resumeFromBackpressure(): void {

@@ -112,8 +112,9 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
   const { durable, matched, slowest } = result;
   conn.afterPublish();
   // A live subscriber falling behind: stop reading this publisher (TCP backpressure) until that
-  // subscriber has caught up, before its queue fills and messages have to be dropped.
-  if (slowest !== undefined && slowest.holdBack(conn)) conn.pauseForBackpressure();
+  // subscriber has caught up, before its queue fills and messages have to be dropped; far behind,
+  // stop decoding the rest of what the publisher already sent as well.
+  if (slowest !== undefined && slowest.holdBack(conn)) conn.pauseForBackpressure(slowest.farBehind());
   if (qos === 0) {
     durable?.catch(() => undefined);
     return;

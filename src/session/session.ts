@@ -322,6 +322,14 @@ export class Session {
   }
 
   /**
+   * Whether this session's queue is twice past the point at which its publishers are paused: a
+   * publisher should then stop decoding what it already sent, not only stop being read.
+   */
+  farBehind(): boolean {
+    return this.queue.length > 2 * backlogHigh(this.host.inboxSize());
+  }
+
+  /**
    * Whether the client stopped consuming: its socket holds a backlog the kernel will not take and
    * it has neither drained nor acknowledged anything lately. A client whose socket still takes data
    * is only behind this turn's burst, not stalled.
