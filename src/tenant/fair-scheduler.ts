@@ -100,6 +100,8 @@ export class FairScheduler {
   private limited: FairTenant[] = [];
   /** Bytes one tenant may bring into one turn (Infinity while slices do not apply). */
   private turnLimit = Infinity;
+  /** Slices apply until then after the loop was last seen busy. */
+  private sliceUntil = 0;
   /** Tenants marked light in the last interval. */
   private light: FairTenant[] = [];
   /** Paused in this turn (resumed two turns on), and paused in the last one (resumed next turn). */
@@ -362,16 +364,19 @@ export class FairScheduler {
     }
     // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
     if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
-    this.slice(active, elu, elapsed);
+    this.slice(active, elu, elapsed, nowMs);
     for (const t of this.seen) t.fairBytes = 0;
     this.seen.clear();
   }
 
   /** Turn slices and light tenants for the next interval. */
-  private slice(active: FairTenant[], elu: number, elapsed: number): void {
+  private slice(active: FairTenant[], elu: number, elapsed: number, nowMs: number): void {
     for (const t of this.light) t.fairLight = false;
     this.light = [];
-    const slicing = active.length >= 2 && this.perMs > 0 && elu >= this.options.sliceUtilization;
+    // Once busy, slices stay on until the loop has been below the mark for a while: an interval in
+    // which the flood happened to leave the loop a little idle must not let it through unsliced.
+    if (active.length >= 2 && elu >= this.options.sliceUtilization) this.sliceUntil = nowMs + RECENT_MS;
+    const slicing = active.length >= 2 && this.perMs > 0 && nowMs < this.sliceUntil;
     this.turnLimit = slicing ? Math.max(MIN_SLICE_BYTES, this.perMs * this.options.sliceMs) : Infinity;
     if (!slicing) return;
     const lightBytes = this.perMs * elapsed * LIGHT_SHARE;
