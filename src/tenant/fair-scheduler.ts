@@ -133,7 +133,7 @@ export class FairScheduler {
     for (const t of tenants) {
       t.turnPaused = false;
       t.turnBytes = 0;
-    t.turnMs = 0;
+      t.turnMs = 0;
       if (t.fairPaused) {
         t.fairPaused = false;
         for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
@@ -310,7 +310,7 @@ export class FairScheduler {
     for (const t of resuming) {
       t.turnPaused = false;
       t.turnBytes = 0;
-    t.turnMs = 0;
+      t.turnMs = 0;
       if (!t.fairPaused) this.handleHeld(t);
     }
     if (this.resumingTenants.length > 0 && !this.turnEndScheduled) {
