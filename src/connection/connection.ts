@@ -6,8 +6,7 @@
  * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
  * so packets are always handled in order. Version differences live in this folder only.
  */
-import { performance } from 'node:perf_hooks';
-import { flushWrites } from '../transport/socket-writer';
+import { consumeInput, inputUnblocked, readInput } from './input-flow';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import { encodePacket } from '../codec/encoder';
 import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
@@ -45,19 +44,6 @@ export const ConnState = {
   Closed: 3,
 } as const;
 export type ConnStateCode = (typeof ConnState)[keyof typeof ConnState];
-
-/** Connections whose undecoded input goes on at the end of this turn (one setImmediate for all). */
-let feedList: Connection[] = [];
-
-function feedSoon(c: Connection): void {
-  if (feedList.push(c) === 1) setImmediate(feedAll);
-}
-
-function feedAll(): void {
-  const list = feedList;
-  feedList = [];
-  for (const c of list) c.feedPending();
-}
 
 export class Connection implements TransportHandler, PacketSink, SessionOwner, DeadlineTarget, Pausable, BackpressureWaiter, AckSender, GateListener {
   state: ConnStateCode = ConnState.AwaitingConnect;
@@ -98,8 +84,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private inputGate: InputGate | undefined = undefined;
   /** Chunks fair scheduling holds for a later turn (see FairScheduler). */
   fairChunks: Buffer[] | undefined = undefined;
+  /** Input left undecoded while the connection was paused, fair scheduling off (see input-flow.ts). */
+  pendingInput: Buffer | undefined = undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
-  private pendingError: DecodeError | undefined;
+  pendingError: DecodeError | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
   private held: Packet[] | undefined;
@@ -192,7 +180,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     if (this.state === ConnState.Connected) this.session?.drain();
   }
 
-  /** Paused until a subscriber this connection publishes to has caught up (or at most a while). */
   /**
    * Stops reading until the subscriber has caught up. With `stopDecoding`, the rest of the chunk
    * being decoded waits too: a chunk holds hundreds of PUBLISHes, and queueing them all would make
@@ -226,15 +213,12 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     return this.inputGate !== undefined && this.inputGate.blockedBeyondFairness;
   }
 
-  get fairClosed(): boolean {
+  get closed(): boolean {
     return this.state === ConnState.Closed;
   }
 
-  /** Only fair scheduling holds the input now: chunks it held, or input left undecoded, may go on. */
   onInputUnblocked(): void {
-    const tenant = this.tenant;
-    if (this.fairChunks !== undefined && tenant !== undefined) this.ctx.fairness?.unblocked(tenant);
-    if (this.pendingInput !== undefined) feedSoon(this);
+    inputUnblocked(this);
   }
 
   /** Stops reading for `ms` (TCP backpressure: nothing is lost, the client slows down). */
@@ -256,60 +240,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     const now = this.ctx.clock.now();
     this.lastActivity = now;
     this.limits?.inbound(chunk.length, now);
-    if (this.pendingInput !== undefined) {
-      // Behind input left undecoded by backpressure (fair scheduling off; rare): keeps the order.
-      this.pendingInput = Buffer.concat([this.pendingInput, chunk]);
-      return;
-    }
-    this.feed(chunk);
-  }
-
-  /** Decodes a chunk, or the part fair scheduling lets through this turn. */
-  private feed(chunk: Buffer): void {
-    const tenant = this.tenant;
-    // Fair scheduling may hold the chunk, or its end, for a later turn (this connection is paused until then).
-    const fairness = this.ctx.fairness;
-    const now = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, this, chunk) : chunk;
-    if (now === undefined) return;
-    if (fairness !== undefined && tenant !== undefined && !tenant.fairLight) {
-      const started = performance.now();
-      this.consume(now);
-      fairness.spent(tenant, performance.now() - started);
-    } else {
-      this.consume(now);
-    }
-    // A light tenant sharing the loop with a flood: its deliveries go out now, not after the turn.
-    if (tenant?.fairLight === true) flushWrites();
+    readInput(this, chunk);
   }
 
   consumeHeld(chunk: Buffer): void {
-    if (this.state !== ConnState.Closed) this.consume(chunk);
-  }
-
-  private consume(chunk: Buffer): void {
-    const err = this.decoder.push(chunk);
-    if (err !== undefined) {
-      if (this.state !== ConnState.Closed) this.onDecodeError(err);
-      return;
-    }
-    const rest = this.decoder.takeRest();
-    if (rest === undefined || this.state === ConnState.Closed) return;
-    // Decoding yielded to backpressure: the rest waits until this connection may read again.
-    const tenant = this.tenant;
-    const fairness = this.ctx.fairness;
-    if (tenant !== undefined && fairness !== undefined) fairness.holdFirst(tenant, this, rest);
-    else this.pendingInput = rest;
-  }
-
-  /** Input left undecoded while the connection was paused (fair scheduling off). */
-  private pendingInput: Buffer | undefined = undefined;
-
-  /** Decodes what waited for this connection to be unblocked. */
-  feedPending(): void {
-    const rest = this.pendingInput;
-    if (rest === undefined || this.state === ConnState.Closed || this.inputBlocked) return;
-    this.pendingInput = undefined;
-    this.consume(rest);
+    if (this.state !== ConnState.Closed) consumeInput(this, chunk);
   }
 
   onClose(error: Error | undefined): void {
@@ -363,6 +298,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   /** Holds further packets until `unblock` (an asynchronous decision is pending). */
   block(): void {
     this.blocked++;
+  }
+
+  /** Whether packets are held behind an asynchronous decision. */
+  get holdingPackets(): boolean {
+    return this.blocked > 0;
   }
 
   unblock(): void {
@@ -488,26 +428,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     }
     this.transport.end();
     this.finish(publishWill, 'server', reasonCode, reason);
-  }
-
-  private onDecodeError(err: DecodeError): void {
-    this.ctx.log.debug({ clientId: this.clientId, address: this.remoteAddress, code: err.code }, err.message);
-    if (this.state === ConnState.AwaitingConnect) {
-      this.refuse(err.reasonCode, err.message, this.decoder.protocolVersion);
-      return;
-    }
-    if (this.blocked > 0) {
-      // [4.13.1] the CONNECT itself was fine: answer it, handle what came before the bad packet,
-      // then report the bad packet with DISCONNECT.
-      this.pendingError = err;
-      return;
-    }
-    if (this.state === ConnState.Authenticating) {
-      // Waiting for the client's AUTH in an enhanced-authentication exchange.
-      this.refuse(err.reasonCode, err.message, this.protocolVersion);
-      return;
-    }
-    this.closeWith(err.reasonCode, true, err.message);
   }
 
   /**

@@ -48,7 +48,7 @@ export interface Pausable {
    * connection calls `FairScheduler.unblocked` when that ends.
    */
   readonly inputBlocked: boolean;
-  readonly fairClosed: boolean;
+  readonly closed: boolean;
   /** Handles a chunk the scheduler held. */
   consumeHeld(chunk: Buffer): void;
 }
@@ -144,7 +144,7 @@ export class FairScheduler {
       if (conns !== undefined) for (const conn of conns) {
         const chunks = conn.fairChunks ?? [];
         conn.fairChunks = undefined;
-        if (!conn.fairClosed) for (const chunk of chunks) conn.consumeHeld(chunk);
+        if (!conn.closed) for (const chunk of chunks) conn.consumeHeld(chunk);
         conn.resumeFromFairness();
       }
     }
@@ -262,7 +262,7 @@ export class FairScheduler {
     while (conns.length > skipped && !t.turnPaused && !t.fairPaused) {
       const conn = conns.shift()!;
       const chunks = conn.fairChunks;
-      if (chunks === undefined || conn.fairClosed) {
+      if (chunks === undefined || conn.closed) {
         conn.fairChunks = undefined;
         continue;
       }

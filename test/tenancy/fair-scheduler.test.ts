@@ -11,7 +11,7 @@ import { FairScheduler, type FairTenant, type Pausable } from '../../src/tenant/
 class FakeConn implements Pausable {
   fairChunks: Buffer[] | undefined = undefined;
   inputBlocked = false;
-  fairClosed = false;
+  closed = false;
   paused = false;
   pauses = 0;
   readonly got: Buffer[] = [];
@@ -175,7 +175,7 @@ describe('fair scheduler: turn slices', () => {
     const handled = a1.bytes().length;
     s.holdFirst(a, a1, pattern(10)); // what the decoder left when it yielded: it came first
     a2.read(s, a, pattern(100));
-    a2.fairClosed = true;
+    a2.closed = true;
     for (let i = 0; i < 40 && a.fairHeld !== undefined; i++) await nextTurn();
     assert.deepEqual(a1.bytes().subarray(handled), Buffer.concat([pattern(10), pattern(20_000, 10).subarray(handled)]));
     assert.equal(a2.bytes().length, 0, 'nothing is handled for a closed connection');

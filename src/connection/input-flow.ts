@@ -1,0 +1,91 @@
+/**
+ * The way a connection's input goes from its socket to its decoder: through fair scheduling (which
+ * may hold a chunk, or its end, for a later turn) and back again after backpressure (a publisher
+ * paused for a subscriber far behind stops decoding mid-chunk; the rest waits until it is
+ * unblocked), and what a decode error means for the connection. Functions over the connection
+ * rather than an object per connection: an idle connection must stay small.
+ */
+import { performance } from 'node:perf_hooks';
+import { flushWrites } from '../transport/socket-writer';
+import type { DecodeError } from '../codec/decoder';
+import { ConnState, type Connection } from './connection';
+
+/** Reads a chunk: behind input still waiting, or on to fair scheduling and the decoder. */
+export function readInput(conn: Connection, chunk: Buffer): void {
+  if (conn.pendingInput !== undefined) {
+    // Behind input left undecoded by backpressure (fair scheduling off; rare): keeps the order.
+    conn.pendingInput = Buffer.concat([conn.pendingInput, chunk]);
+    return;
+  }
+  const tenant = conn.tenant;
+  const fairness = conn.ctx.fairness;
+  // Fair scheduling may hold the chunk, or its end, for a later turn (the connection is paused until then).
+  const now = tenant !== undefined && fairness !== undefined ? fairness.admit(tenant, conn, chunk) : chunk;
+  if (now === undefined) return;
+  if (fairness !== undefined && tenant !== undefined && !tenant.fairLight) {
+    const started = performance.now();
+    consumeInput(conn, now);
+    fairness.spent(tenant, performance.now() - started);
+  } else {
+    consumeInput(conn, now);
+  }
+  // A light tenant sharing the loop with a flood: its deliveries go out now, not after the turn.
+  if (tenant?.fairLight === true) flushWrites();
+}
+
+/** Decodes a chunk; what decoding leaves when it yields to backpressure waits for the connection. */
+export function consumeInput(conn: Connection, chunk: Buffer): void {
+  const err = conn.decoder.push(chunk);
+  if (err !== undefined) {
+    if (!conn.closed) decodeFailed(conn, err);
+    return;
+  }
+  const rest = conn.decoder.takeRest();
+  if (rest === undefined || conn.closed) return;
+  const tenant = conn.tenant;
+  const fairness = conn.ctx.fairness;
+  if (tenant !== undefined && fairness !== undefined) fairness.holdFirst(tenant, conn, rest);
+  else conn.pendingInput = rest;
+}
+
+/** Only fair scheduling holds the input now: chunks it held, or input left undecoded, may go on. */
+export function inputUnblocked(conn: Connection): void {
+  const tenant = conn.tenant;
+  if (conn.fairChunks !== undefined && tenant !== undefined) conn.ctx.fairness?.unblocked(tenant);
+  if (conn.pendingInput !== undefined && feedList.push(conn) === 1) setImmediate(feedAll);
+}
+
+/** Connections whose undecoded input goes on at the end of this turn (one setImmediate for all). */
+let feedList: Connection[] = [];
+
+function feedAll(): void {
+  const list = feedList;
+  feedList = [];
+  for (const conn of list) {
+    const rest = conn.pendingInput;
+    if (rest === undefined || conn.closed || conn.inputBlocked) continue;
+    conn.pendingInput = undefined;
+    consumeInput(conn, rest);
+  }
+}
+
+/** Decoding failed: the reason code for this connection only (see docs/errors.md). */
+function decodeFailed(conn: Connection, err: DecodeError): void {
+  conn.ctx.log.debug({ clientId: conn.clientId, address: conn.remoteAddress, code: err.code }, err.message);
+  if (conn.state === ConnState.AwaitingConnect) {
+    conn.refuse(err.reasonCode, err.message, conn.decoder.protocolVersion);
+    return;
+  }
+  if (conn.holdingPackets) {
+    // [4.13.1] the CONNECT itself was fine: answer it, handle what came before the bad packet,
+    // then report the bad packet with DISCONNECT.
+    conn.pendingError = err;
+    return;
+  }
+  if (conn.state === ConnState.Authenticating) {
+    // Waiting for the client's AUTH in an enhanced-authentication exchange.
+    conn.refuse(err.reasonCode, err.message, conn.protocolVersion);
+    return;
+  }
+  conn.closeWith(err.reasonCode, true, err.message);
+}
