@@ -126,7 +126,8 @@ export function brokerKinds(root) {
     },
     mosquitto: {
       name: 'Mosquitto',
-      async start({ port, pin }) {
+      // `cpu`, `nice`: where and how niced it runs (the noisy-neighbour control runs one on the generator CPU).
+      async start({ port, pin, cpu = BROKER_CPU, nice }) {
         const dir = mkdtempSync(join(tmpdir(), 'mosq-bench-'));
         const config = join(dir, 'mosquitto.conf');
         const text = [
@@ -144,7 +145,8 @@ export function brokerKinds(root) {
         ].join('\n');
         writeFileSync(config, text);
         const lines = [];
-        const p = spawnPinned(['mosquitto', '-c', config], { cpu: BROKER_CPU, pin, cwd: root, onLine: (l) => lines.push(l) });
+        const argv = nice === undefined ? ['mosquitto', '-c', config] : ['nice', '-n', String(nice), 'mosquitto', '-c', config];
+        const p = spawnPinned(argv, { cpu, pin, cwd: root, onLine: (l) => lines.push(l) });
         return finishStart(p, port, lines, [`# ${config}:\n#   ${text.trim().split('\n').join('\n#   ')}`, p.shown], () => rmSync(dir, { recursive: true, force: true }));
       },
     },

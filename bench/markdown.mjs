@@ -305,7 +305,7 @@ function noisyTable(push, e) {
       "A floods first (through its warmup); B's generator then connects, warms up, measures and drains; A is stopped (SIGINT) right after, so A's rate covers B's whole run. " +
       'Latency is B\'s end to end (publish stamped when built, to delivery), in µs; "CPU 0 / CPU 1 busy" is everything on each CPU over B\'s measured window (from /proc/stat), ' +
       'so CPU 0 busy well above the broker\'s CPU means other processes ran on the broker\'s CPU (the load average counts the benchmark\'s own broker and generators too). ' +
-      'The control row keeps CPU 1 busy with a `nice -n 10` spin loop while B runs alone: if B\'s latency stays put, sharing CPU 1 with a niced flood generator does not distort it.' +
+      'Two control rows: one keeps CPU 1 busy with a `nice -n 10` spin loop while B runs alone; in the other, A\'s generator floods (QoS 0) a Mosquitto of its own, niced on CPU 1, while B runs alone against Ratatosk: what B\'s latency gains there comes from CPU 1 (A\'s generator, the kernel work of its sockets, that Mosquitto), none of it from the broker. It overstates that share somewhat, since that Mosquitto also takes CPU 1 time that A\'s work takes on CPU 0 in the real flood.' +
       (nn.repeat > 1 ? ` Each case ran ${nn.repeat} times, interleaved; the row is the run with the median B p99, and the last column lists the p99 of every run.` : ''),
     '',
   );
@@ -359,6 +359,7 @@ function noisyTable(push, e) {
       if (!run || run.error) continue;
       lines.push(`# ${cfg.label}, ${c.label}`, ...(run.broker ?? []));
       if (run.hog) lines.push('# CPU 1 kept busy', run.hog);
+      if (run.elsewhere) lines.push("# tenant A's own Mosquitto, niced on CPU 1", ...run.elsewhere);
       if (run.a?.command) lines.push(`# tenant A (flood, stopped with SIGINT after B's run)`, run.a.command);
       if (run.b?.command) lines.push('# tenant B (measured)', run.b.command);
     }

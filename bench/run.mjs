@@ -342,7 +342,7 @@ async function noisy(sc) {
   const out = { repeat, target: N.target, floodNice: N.floodNice, configs: {} };
   for (const cfg of N.configs) {
     out.configs[cfg.id] = { label: cfg.label, config: cfg.config, cases: {} };
-    for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true, runs: [] };
+    for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, runs: [] };
   }
   function cases(cfg) {
     return N.cases.filter((c) => !c.configs || c.configs.includes(cfg.id));
@@ -373,6 +373,7 @@ async function noisyCase(N, cfg, c) {
       const out = { broker: b.commands, loadBefore: Math.round(loadavg()[0] * 100) / 100 };
       let flood;
       let hog;
+      let elsewhere;
       try {
         if (c.hog) {
           // A busy loop on the generator CPU at the flood generator's niceness.
@@ -381,10 +382,19 @@ async function noisyCase(N, cfg, c) {
           out.hog = commandLine(pin ? ['taskset', '-c', GENERATOR_CPU, ...argv] : argv);
           await sleep(300);
         }
-        if (c.flood) {
+        if (c.floodElsewhere) {
+          // A's generator floods a Mosquitto of its own, niced on the generator CPU: the load A puts on
+          // CPU 1 (its generator, its sockets' kernel work) without any of A's work on the broker.
+          const elsewherePort = await freePort();
+          elsewhere = { port: elsewherePort, broker: await kinds.mosquitto.start({ port: elsewherePort, pin, cpu: GENERATOR_CPU, nice: N.floodNice }) };
+          out.elsewhere = elsewhere.broker.commands;
+        }
+        const floodArgv = c.flood ?? c.floodElsewhere;
+        if (floodArgv) {
           let flooding = false;
           let ended;
-          flood = startTool(genArgs(port, b.pid, c.flood), { nice: N.floodNice, onLine: (l) => l === 'measuring' && (flooding = true) });
+          const target = elsewhere ? { port: elsewhere.port, pid: elsewhere.broker.pid } : { port, pid: b.pid };
+          flood = startTool(genArgs(target.port, target.pid, floodArgv), { nice: N.floodNice, onLine: (l) => l === 'measuring' && (flooding = true) });
           flood.result.then((r) => (ended = r));
           const deadline = Date.now() + 120_000;
           while (!flooding && ended === undefined && Date.now() < deadline) await sleep(20);
@@ -408,6 +418,7 @@ async function noisyCase(N, cfg, c) {
           out.a = await flood.result;
           clearTimeout(t);
         }
+        if (elsewhere) await elsewhere.broker.stop();
       }
       return out;
     });

@@ -76,6 +76,10 @@ export function scenarios(quick) {
           // Control for the generator side: B alone while a niced busy loop holds CPU 1 (as A's
           // generator might); B's latency should not move if sharing CPU 1 does not distort it.
           { id: 'alone-cpu1-busy', label: 'control: B alone, CPU 1 busy (niced spin loop)', hog: true, configs: ['fair'] },
+          // Control for the generator side under a real flood: A's generator floods a niced Mosquitto
+          // of its own on CPU 1 while B runs alone against Ratatosk. What B's latency gains here is
+          // CPU 1's share (A's generator and its sockets' kernel work), none of it the broker's.
+          { id: 'alone-flood-elsewhere', label: 'control: B alone, A floods QoS 0 into a niced Mosquitto on CPU 1', floodElsewhere: floodArgs(0), configs: ['fair'] },
           { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
           { id: 'flood-qos1', label: 'B + A flooding QoS 1', flood: floodArgs(1) },
         ],
