@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { flushWrites } from '../transport/socket-writer';
+import { TurnBatch } from '../util/turn-batch';
 import type { DecodeError } from '../codec/decoder';
 import { ConnState, type Connection } from './connection';
 
@@ -52,22 +53,16 @@ export function consumeInput(conn: Connection, chunk: Buffer): void {
 export function inputUnblocked(conn: Connection): void {
   const tenant = conn.tenant;
   if (conn.fairChunks !== undefined && tenant !== undefined) conn.ctx.fairness?.unblocked(tenant);
-  if (conn.pendingInput !== undefined && feedList.push(conn) === 1) setImmediate(feedAll);
+  if (conn.pendingInput !== undefined) feedLater.add(conn);
 }
 
-/** Connections whose undecoded input goes on at the end of this turn (one setImmediate for all). */
-let feedList: Connection[] = [];
-
-function feedAll(): void {
-  const list = feedList;
-  feedList = [];
-  for (const conn of list) {
-    const rest = conn.pendingInput;
-    if (rest === undefined || conn.closed || conn.inputBlocked) continue;
-    conn.pendingInput = undefined;
-    consumeInput(conn, rest);
-  }
-}
+/** Connections whose undecoded input goes on at the end of this turn. */
+const feedLater = new TurnBatch<Connection>((conn) => {
+  const rest = conn.pendingInput;
+  if (rest === undefined || conn.closed || conn.inputBlocked) return;
+  conn.pendingInput = undefined;
+  consumeInput(conn, rest);
+});
 
 /** Decoding failed: the reason code for this connection only (see docs/errors.md). */
 function decodeFailed(conn: Connection, err: DecodeError): void {

@@ -11,6 +11,7 @@ import type { Message } from '../routing/message';
 import type { DropReason } from '../plugins/events';
 import type { DeadlineHandle } from '../util/deadline-scheduler';
 import { Deque } from '../util/deque';
+import { TurnBatch } from '../util/turn-batch';
 import { OutState, type Outbound, type SessionLink } from './outbound';
 import type { SessionSubscription, SharedGroup } from './subscription';
 import type { WillMessage } from './will';
@@ -70,18 +71,8 @@ function backlogLow(inboxSize: number): number {
 /** Publishers resumed at once when a subscriber has caught up. */
 const WAKE_AT_ONCE = 8;
 
-/** Sessions that woke some of their paused publishers this turn and may wake more next turn. */
-let wakeList: Session[] = [];
-
-function wakeLater(s: Session): void {
-  if (wakeList.push(s) === 1) setImmediate(wakeAll);
-}
-
-function wakeAll(): void {
-  const list = wakeList;
-  wakeList = [];
-  for (const s of list) s.wakeMore();
-}
+/** Sessions that woke some of their paused publishers this turn and may wake more at its end. */
+const wakeLater = new TurnBatch<Session>((s) => s.wakeMore());
 
 /** A publisher paused until a subscriber's queue drains. */
 export interface BackpressureWaiter {
@@ -359,7 +350,7 @@ export class Session {
     for (let i = 0; i < woken.length; i++) woken[i]!.resumeFromBackpressure();
     // The rest are woken next turn if the queue is still short then: waiting for the socket's next
     // drain would leave them paused for as long as the few woken ones do not fill it again.
-    wakeLater(this);
+    wakeLater.add(this);
   }
 
   /** Wakes the next publishers in line if this session is still caught up (see wakeLater). */

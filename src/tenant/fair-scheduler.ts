@@ -158,14 +158,17 @@ export class FairScheduler {
     if (tenant.fairHeld !== undefined && !tenant.turnPaused && !tenant.fairPaused) this.handleSoon(tenant);
   }
 
+  private scheduleTurnEnd(): void {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
+    setImmediate(this.endTurn);
+  }
+
   /** Handles a tenant's held chunks at the end of this turn (it counts as paused until then). */
   private handleSoon(tenant: FairTenant): void {
     tenant.turnPaused = true;
     this.resumingTenants.push(tenant);
-    if (!this.turnEndScheduled) {
-      this.turnEndScheduled = true;
-      setImmediate(this.endTurn);
-    }
+    this.scheduleTurnEnd();
   }
 
   /**
@@ -244,10 +247,7 @@ export class FairScheduler {
   private pauseTurn(tenant: FairTenant): void {
     tenant.turnPaused = true;
     this.turnPausedTenants.push(tenant);
-    if (!this.turnEndScheduled) {
-      this.turnEndScheduled = true;
-      setImmediate(this.endTurn);
-    }
+    this.scheduleTurnEnd();
   }
 
   /**
@@ -313,10 +313,7 @@ export class FairScheduler {
       t.turnMs = 0;
       if (!t.fairPaused) this.handleHeld(t);
     }
-    if (this.resumingTenants.length > 0 && !this.turnEndScheduled) {
-      this.turnEndScheduled = true;
-      setImmediate(this.endTurn);
-    }
+    if (this.resumingTenants.length > 0) this.scheduleTurnEnd();
   };
 
   /** One interval ends: measure, decide the shares of the next one, resume everyone. */

@@ -8,6 +8,8 @@
  * no out-list at all.
  */
 
+import { TurnBatch } from '../util/turn-batch';
+
 /** Where batched bytes go: a socket (corkable) or a WebSocket (one frame per flush). */
 export interface ByteSink {
   write(data: Buffer): void;
@@ -41,11 +43,7 @@ export abstract class BatchedWriter {
     this.outBytes += data.length;
     if (!this.queued) {
       this.queued = true;
-      touched.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
+      touched.add(this);
     }
   }
 
@@ -82,31 +80,20 @@ export abstract class BatchedWriter {
   }
 }
 
-let touched: BatchedWriter[] = [];
-let spare: BatchedWriter[] = [];
-let flushScheduled = false;
+/** Sockets written to in this turn, flushed at its end. */
+const touched = new TurnBatch<BatchedWriter>((w) => {
+  try {
+    w.flush();
+  } catch {
+    // A stream that throws on write is already destroyed; its close handler cleans up.
+    w.discard();
+  }
+});
 
 /**
  * Hands every socket its bytes batched so far, now rather than at the end of the turn (for a light
  * tenant's deliveries while a flood shares the loop).
  */
 export function flushWrites(): void {
-  if (touched.length > 0) flushAll();
-}
-
-function flushAll(): void {
-  flushScheduled = false;
-  const list = touched;
-  touched = spare;
-  for (let i = 0; i < list.length; i++) {
-    const w = list[i]!;
-    try {
-      w.flush();
-    } catch {
-      // A stream that throws on write is already destroyed; its close handler cleans up.
-      w.discard();
-    }
-  }
-  list.length = 0;
-  spare = list;
+  if (touched.size > 0) touched.run();
 }

@@ -17,33 +17,19 @@ import { encodePacket } from '../../src/codec/encoder';
 import type { Packet } from '../../src/codec/packets';
 import { DEFAULT_TENANT } from '../../src/auth/dev-auth';
 import { startBroker, type TestBroker } from '../helpers/broker';
+import { waitUntil } from '../storage/broker-process';
 
 const MESSAGES = 20_000;
 const PAYLOAD = 8;
 /** The queue length at which a live subscriber's publishers are paused (backlogHigh, inbox 100,000). */
 const PAUSE_AT = 512;
 
-function open(port: number, onPacket: (p: Packet) => void, onBytes?: (n: number) => void): Promise<Socket> {
+function open(port: number, onPacket: (p: Packet) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = netConnect({ host: '127.0.0.1', port }, () => resolve(s));
     const decoder = new PacketDecoder({ onPacket }, { protocolVersion: 5 });
-    s.on('data', (chunk: Buffer) => {
-      decoder.push(chunk);
-      onBytes?.(chunk.length);
-    });
+    s.on('data', (chunk: Buffer) => decoder.push(chunk));
     s.once('error', reject);
-  });
-}
-
-function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 5);
-    };
-    check();
   });
 }
 
@@ -69,7 +55,7 @@ describe('backpressure from a slow live subscriber', () => {
     // Receive Maximum 20: at most 20 messages in flight, the rest queue in the session.
     sub.write(encodePacket({ type: 1, protocolName: 'MQTT', protocolVersion: 5, clientId: 'slow', cleanStart: true, keepAlive: 60, properties: { receiveMaximum: 20 } }, 5));
     sub.write(encodePacket({ type: 8, packetId: 1, subscriptions: [{ filter: 'bp/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 5));
-    await waitFor(() => other.some((p) => p.type === 9), 3000, 'SUBACK');
+    assert.ok(await waitUntil(() => other.some((p) => p.type === 9), 3000), 'no SUBACK');
 
     const session = tb.broker.tenant(DEFAULT_TENANT)!.sessions.get('slow')!;
     let maxQueue = 0;
@@ -98,7 +84,7 @@ describe('backpressure from a slow live subscriber', () => {
     // One write: the broker reads it in 64 KB chunks of about 1,800 PUBLISHes each.
     pub.write(Buffer.concat(packets));
     try {
-      await waitFor(() => got.length >= MESSAGES, 60_000, `all ${MESSAGES} messages (got ${got.length})`);
+      assert.ok(await waitUntil(() => got.length >= MESSAGES, 60_000), `all ${MESSAGES} messages (got ${got.length})`);
     } finally {
       clearInterval(acker);
     }
