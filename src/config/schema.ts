@@ -145,9 +145,14 @@ export const configSchema = z
         sliceUtilization: z.number().min(0).max(1).default(0.5),
         /** Work (ms) one tenant may bring into one event-loop turn while slicing. */
         sliceMs: z.number().min(0.05).max(100).default(0.25),
+        /**
+         * The slice (ms) of a busy loop's only active tenant: it bounds how long a tenant that
+         * starts (or resumes) sending waits behind a lone flood.
+         */
+        soloSliceMs: z.number().min(0.05).max(100).default(1),
       })
       .strict()
-      .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 }),
+      .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

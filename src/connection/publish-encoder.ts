@@ -16,8 +16,12 @@ import type { EncodedPublish, Message } from '../routing/message';
 const COPY_LIMIT = 2048;
 
 
+/** Where a PUBLISH goes: a transport's batched output (see transport/socket-writer.ts). */
 export interface ByteOut {
   write(b: Buffer): void;
+  /** Copies `b` into the output; returns where it is in `tail` (-1 when closed). */
+  append(b: Buffer): number;
+  readonly tail: Buffer;
 }
 
 function variantIndex(version: ProtocolVersion, qos: QoS, retain: boolean): number {
@@ -115,13 +119,14 @@ export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, du
     return;
   }
   const total = enc.bytes.length;
-  const copyLength = total <= COPY_LIMIT ? total : enc.headerLength;
-  const copy = Buffer.allocUnsafe(copyLength);
-  enc.bytes.copy(copy, 0, 0, copyLength);
-  copy[enc.idOffset] = packetId >> 8;
-  copy[enc.idOffset + 1] = packetId & 0xff;
+  const large = total > COPY_LIMIT;
+  // The copy goes straight into the output chunk and is patched there: no buffer per delivery.
+  const at = out.append(large ? enc.bytes.subarray(0, enc.headerLength) : enc.bytes);
+  if (at < 0) return;
+  const copy = out.tail;
+  copy[at + enc.idOffset] = packetId >> 8;
+  copy[at + enc.idOffset + 1] = packetId & 0xff;
   // The template carries the DUP flag of its first delivery: set it for this one.
-  copy[0] = dup ? copy[0]! | 0x08 : copy[0]! & ~0x08;
-  out.write(copy);
-  if (copyLength < total) out.write(enc.bytes.subarray(copyLength));
+  copy[at] = dup ? copy[at]! | 0x08 : copy[at]! & ~0x08;
+  if (large) out.write(enc.bytes.subarray(enc.headerLength));
 }

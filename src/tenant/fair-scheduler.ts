@@ -2,16 +2,18 @@
  * Fair sharing of the broker between tenants under load.
  *
  * Every interval the scheduler measures how busy the event loop was (event-loop utilization) and
- * how many inbound bytes each tenant brought. Two mechanisms follow from that, both only while more
- * than one tenant is active:
+ * how many inbound bytes each tenant brought. Two mechanisms follow from that:
  *
  * - Turn slices, for latency: once the loop is busy (utilization above `sliceUtilization`), a
- *   tenant may bring at most about a millisecond of work into one turn of the event loop. Past it,
- *   its sockets are paused, its batched writes go out, and it reads again only two turns later: in
+ *   tenant may bring at most `sliceMs` of work into one turn of the event loop. Past it, its
+ *   sockets are paused, its batched writes go out, and it reads again only two turns later: in
  *   between, one whole turn serves everyone else, so a quiet tenant's message waits behind at most
  *   one slice of a flood. Tenants that use a small part of the loop ("light" tenants) have their
  *   deliveries written as soon as their packets are handled instead of at the end of the turn.
- * - Shares, for throughput: while the loop is saturated (utilization above `targetUtilization`),
+ *   A busy loop's only active tenant gets longer slices (`soloSliceMs`): a tenant that starts or
+ *   resumes sending must not find the loop taking whole megabytes of a lone flood in one turn.
+ * - Shares, for throughput, only while more than one tenant is active: while the loop is saturated
+ *   (utilization above `targetUtilization`),
  *   the bytes the loop can take per interval (estimated from what it just did) are shared among the
  *   active tenants by weight, max-min fair: a tenant that needs less than its share keeps what it
  *   needs and the rest goes to the others. A tenant that uses up its allowance has every one of its
@@ -83,6 +85,8 @@ export interface FairSchedulerOptions {
   sliceUtilization: number;
   /** Work a tenant may bring into one turn of the event loop while slices apply (ms). */
   sliceMs: number;
+  /** The same for the only active tenant of a busy loop (ms). */
+  soloSliceMs: number;
 }
 
 export class FairScheduler {
@@ -100,6 +104,8 @@ export class FairScheduler {
   private limited: FairTenant[] = [];
   /** Bytes one tenant may bring into one turn (Infinity while slices do not apply). */
   private turnLimit = Infinity;
+  /** Time one tenant may spend in one turn while slices apply (ms). */
+  private turnMsLimit = Infinity;
   /** Slices apply until then after the loop was last seen busy. */
   private sliceUntil = 0;
   /** Tenants marked light in the last interval. */
@@ -113,7 +119,7 @@ export class FairScheduler {
   /** Times a tenant was paused. */
   pauses = 0;
 
-  constructor(private readonly options: FairSchedulerOptions = { intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 }) {}
+  constructor(private readonly options: FairSchedulerOptions = { intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 }) {}
 
   start(): void {
     this.timer = setInterval(() => this.tick(), this.options.intervalMs);
@@ -123,6 +129,7 @@ export class FairScheduler {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.turnLimit = Infinity;
+    this.turnMsLimit = Infinity;
     for (const t of this.limited) t.fairAllowance = Infinity;
     this.limited = [];
     for (const t of this.light) t.fairLight = false;
@@ -241,7 +248,7 @@ export class FairScheduler {
    */
   spent(tenant: FairTenant, ms: number): void {
     tenant.turnMs += ms;
-    if (!tenant.turnPaused && this.turnLimit !== Infinity && tenant.turnMs >= this.options.sliceMs) this.pauseTurn(tenant);
+    if (!tenant.turnPaused && tenant.turnMs >= this.turnMsLimit) this.pauseTurn(tenant);
   }
 
   private pauseTurn(tenant: FairTenant): void {
@@ -372,10 +379,17 @@ export class FairScheduler {
     this.light = [];
     // Once busy, slices stay on until the loop has been below the mark for a while: an interval in
     // which the flood happened to leave the loop a little idle must not let it through unsliced.
-    if (active.length >= 2 && elu >= this.options.sliceUtilization) this.sliceUntil = nowMs + RECENT_MS;
-    const slicing = active.length >= 2 && this.perMs > 0 && nowMs < this.sliceUntil;
-    this.turnLimit = slicing ? Math.max(MIN_SLICE_BYTES, this.perMs * this.options.sliceMs) : Infinity;
-    if (!slicing) return;
+    if (active.length >= 1 && elu >= this.options.sliceUtilization) this.sliceUntil = nowMs + RECENT_MS;
+    const slicing = active.length >= 1 && this.perMs > 0 && nowMs < this.sliceUntil;
+    if (!slicing) {
+      this.turnLimit = Infinity;
+      this.turnMsLimit = Infinity;
+      return;
+    }
+    const sliceMs = active.length >= 2 ? this.options.sliceMs : this.options.soloSliceMs;
+    this.turnLimit = Math.max(MIN_SLICE_BYTES, this.perMs * sliceMs);
+    this.turnMsLimit = sliceMs;
+    if (active.length < 2) return;
     const lightBytes = this.perMs * elapsed * LIGHT_SHARE;
     for (const t of active) {
       if (t.fairBytes < lightBytes) {

@@ -48,6 +48,10 @@ export abstract class BaseTransport extends BatchedWriter implements Transport {
     if (!this.closed) this.queueBytes(data);
   }
 
+  override append(data: Buffer): number {
+    return this.closed ? -1 : super.append(data);
+  }
+
   end(): void {
     if (this.closed || this.writerClosed) return;
     this.flush();

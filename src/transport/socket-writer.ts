@@ -1,30 +1,71 @@
 /**
  * Batches writes per socket per event-loop turn.
  *
- * Data from many sockets is read in one poll phase; every PUBLISH routed during it appends to the
- * out-lists of its subscribers' sockets. One setImmediate per turn (not per message) then hands
- * each touched socket its bytes in a single write: concatenated when small, corked writev when large.
- * Transports extend this class (one object per connection, not two), and an idle connection holds
- * no out-list at all.
+ * Data from many sockets is read in one poll phase; every PUBLISH routed during it goes to the
+ * output of its subscribers' sockets. One setImmediate per turn (not per message) then hands each
+ * touched socket its bytes: a lone buffer as it is, several small ones copied into output chunks
+ * of up to 64 KB, large ones (a shared payload) as they are, corked into one writev.
+ *
+ * Copying small packets into chunks is what keeps a busy broker's garbage collector quiet: a
+ * congested subscriber's socket holds what it was handed until the client reads it, and thousands
+ * of small buffers held that long each outlive young collections and fill the old generation; a
+ * few 64 KB chunks do not. Full-size chunks are reused once the socket has written them, so that a
+ * fast flow does not allocate memory outside the heap at its own rate: V8 starts a full collection
+ * for every 64 MB of such memory that outlives young collections. `append` copies into the current
+ * chunk and says where, so a caller can patch its copy (a packet id) without a buffer of its own.
+ *
+ * Transports extend this class (one object per connection, not two); an idle connection holds no
+ * output at all.
  */
 
 import { TurnBatch } from '../util/turn-batch';
 
 /** Where batched bytes go: a socket (corkable) or a WebSocket (one frame per flush). */
 export interface ByteSink {
-  write(data: Buffer): void;
+  /** `done` (when the sink calls it) tells that the sink no longer needs `data`. */
+  write(data: Buffer, done?: (err?: Error | null) => void): void;
   /** Bytes accepted by the sink and not yet handed to the kernel. */
   readonly writableLength: number;
   cork?(): void;
   uncork?(): void;
 }
 
-const CONCAT_LIMIT = 64 * 1024;
+/** Largest output chunk; chunks start small and double while a turn fills them. */
+export const MAX_CHUNK = 64 * 1024;
+const MIN_CHUNK = 1024;
+/** A buffer this large is handed over as it is (a shared payload is never copied). */
+export const OWN_WRITE_SIZE = 16 * 1024;
+
+/** Full-size chunks the sockets have finished with, ready to be filled again. */
+const spareChunks: Buffer[] = [];
+/** Spare chunks kept at most (4 MB); more are left to the garbage collector. */
+const MAX_SPARE_CHUNKS = 64;
+
+function takeChunk(): Buffer {
+  return spareChunks.pop() ?? Buffer.allocUnsafeSlow(MAX_CHUNK);
+}
+
+function giveBack(chunks: Buffer[]): void {
+  for (let i = 0; i < chunks.length && spareChunks.length < MAX_SPARE_CHUNKS; i++) spareChunks.push(chunks[i]!);
+}
+
+/** Spare chunks now (for tests). */
+export function spareChunkCount(): number {
+  return spareChunks.length;
+}
 
 export abstract class BatchedWriter {
-  /** The first buffer of this turn, and the others (only when there are several). */
-  private first: Buffer | undefined = undefined;
-  private more: Buffer[] | undefined = undefined;
+  /** A lone buffer of this turn, kept as it is until a second one comes. */
+  private single: Buffer | undefined = undefined;
+  /** The chunk being filled, and how much of it is. */
+  private chunk: Buffer | undefined = undefined;
+  private used = 0;
+  /** Earlier pieces of this turn, in order: filled chunks and large buffers. */
+  private ready: Buffer[] | undefined = undefined;
+  /** Full-size chunks behind pieces of this turn, reused once the sink has written them. */
+  private reusable: Buffer[] | undefined = undefined;
+  /** Size of the chunk to start with: the last one's, so a busy socket starts large. */
+  private chunkHint = MIN_CHUNK;
   private outBytes = 0;
   private queued = false;
   /** Set once the connection is closing: later writes are dropped. */
@@ -36,46 +77,131 @@ export abstract class BatchedWriter {
     return this.outBytes + this.sink.writableLength;
   }
 
+  /** The chunk the last `append` copied into (valid until the end of the turn). */
+  get tail(): Buffer {
+    return this.chunk!;
+  }
+
+  /** Queues `data` for the end of the turn. The caller must not change it afterwards. */
   protected queueBytes(data: Buffer): void {
     if (this.writerClosed) return;
-    if (this.first === undefined) this.first = data;
-    else (this.more ??= []).push(data);
-    this.outBytes += data.length;
+    const len = data.length;
+    if (len >= OWN_WRITE_SIZE) {
+      this.seal();
+      (this.ready ??= []).push(data);
+    } else if (this.single === undefined && this.chunk === undefined && this.ready === undefined) {
+      this.single = data;
+    } else {
+      this.copyIn(data);
+    }
+    this.counted(len);
+  }
+
+  /**
+   * Copies `data` into the output and returns its offset in `tail`, where the caller may patch it
+   * until the turn ends. Returns -1 when the writer is closed.
+   */
+  append(data: Buffer): number {
+    if (this.writerClosed) return -1;
+    const at = this.copyIn(data);
+    this.counted(data.length);
+    return at;
+  }
+
+  private counted(len: number): void {
+    this.outBytes += len;
     if (!this.queued) {
       this.queued = true;
       touched.add(this);
     }
   }
 
+  private copyIn(data: Buffer): number {
+    const single = this.single;
+    if (single !== undefined) {
+      this.single = undefined;
+      this.copyIn(single);
+    }
+    const len = data.length;
+    let chunk = this.chunk;
+    if (chunk === undefined || this.used + len > chunk.length) {
+      let size = chunk === undefined ? this.chunkHint : Math.min(chunk.length * 2, MAX_CHUNK);
+      if (size < len) size = len;
+      this.seal();
+      if (size <= MAX_CHUNK / 2) {
+        chunk = this.chunk = Buffer.allocUnsafe(size);
+      } else {
+        chunk = this.chunk = size === MAX_CHUNK ? takeChunk() : Buffer.allocUnsafeSlow(size);
+        if (size === MAX_CHUNK) (this.reusable ??= []).push(chunk);
+      }
+      this.chunkHint = size;
+    }
+    const at = this.used;
+    data.copy(chunk, at);
+    this.used = at + len;
+    return at;
+  }
+
+  /** Moves the lone buffer or the filled part of the chunk to the ready list. */
+  private seal(): void {
+    const single = this.single;
+    if (single !== undefined) {
+      this.single = undefined;
+      (this.ready ??= []).push(single);
+    }
+    const chunk = this.chunk;
+    if (chunk !== undefined) {
+      this.chunk = undefined;
+      if (this.used > 0) (this.ready ??= []).push(this.used === chunk.length ? chunk : chunk.subarray(0, this.used));
+      this.used = 0;
+    }
+  }
+
   /** Hands everything queued to the sink now. */
   flush(): void {
     this.queued = false;
-    const first = this.first;
-    const more = this.more;
+    if (this.writerClosed) return;
     const bytes = this.outBytes;
-    this.first = undefined;
-    this.more = undefined;
     this.outBytes = 0;
-    if (first === undefined || this.writerClosed) return;
-    const sink = this.sink;
-    if (more === undefined) {
-      sink.write(first);
-    } else if (bytes <= CONCAT_LIMIT || !sink.cork || !sink.uncork) {
-      more.unshift(first);
-      sink.write(Buffer.concat(more, bytes));
-    } else {
-      sink.cork();
-      sink.write(first);
-      for (let i = 0; i < more.length; i++) sink.write(more[i]!);
-      sink.uncork();
+    let ready = this.ready;
+    if (ready === undefined) {
+      const lone = this.single ?? (this.chunk !== undefined ? this.chunk.subarray(0, this.used) : undefined);
+      const reusable = this.reusable;
+      this.single = undefined;
+      this.chunk = undefined;
+      this.used = 0;
+      this.reusable = undefined;
+      if (lone !== undefined && lone.length > 0) this.sink.write(lone, reusable === undefined ? undefined : (err) => err || giveBack(reusable));
+      if (bytes < MIN_CHUNK * 4) this.chunkHint = MIN_CHUNK;
+      return;
     }
+    this.seal();
+    ready = this.ready!;
+    this.ready = undefined;
+    const reusable = this.reusable;
+    this.reusable = undefined;
+    const sink = this.sink;
+    if (!sink.cork || !sink.uncork) {
+      sink.write(Buffer.concat(ready, bytes));
+      if (reusable !== undefined) giveBack(reusable);
+      return;
+    }
+    sink.cork();
+    const last = ready.length - 1;
+    for (let i = 0; i < last; i++) sink.write(ready[i]!);
+    // Writes complete in order: when the last is done, the sink is done with every chunk.
+    sink.write(ready[last]!, reusable === undefined ? undefined : (err) => err || giveBack(reusable));
+    sink.uncork();
   }
 
   /** Drops what is queued; later writes are ignored. */
   discard(): void {
     this.writerClosed = true;
-    this.first = undefined;
-    this.more = undefined;
+    this.single = undefined;
+    this.chunk = undefined;
+    this.used = 0;
+    this.ready = undefined;
+    this.reusable = undefined;
     this.outBytes = 0;
   }
 }

@@ -18,6 +18,10 @@ export interface Transport {
   bind(handler: TransportHandler): void;
   /** Queues bytes for the end of this event-loop turn. Ignored once closed. */
   write(data: Buffer): void;
+  /** Copies bytes into this turn's output; returns their offset in `tail`, -1 once closed. */
+  append(data: Buffer): number;
+  /** The output chunk of the last `append`, where its bytes may be patched until the turn ends. */
+  readonly tail: Buffer;
   /** Bytes queued in Ratatosk and in the socket, not yet handed to the kernel. */
   readonly pendingBytes: number;
   /** Bytes the socket itself holds, handed over but not yet taken by the kernel. */

@@ -69,7 +69,7 @@ const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 async function loaded(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant; a1: FakeConn; a2: FakeConn; b1: FakeConn }> {
   // Event-loop utilization reads 0 until the loop has run a turn.
   await new Promise((r) => setTimeout(r, 1));
-  const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 });
+  const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
   const a1 = new FakeConn();
   const a2 = new FakeConn();
   const b1 = new FakeConn();
@@ -196,9 +196,36 @@ describe('fair scheduler: turn slices', () => {
     s.stop();
   });
 
+  test('a busy loop with one active tenant slices it at soloSliceMs: a tenant that starts sending is not stuck behind it', async () => {
+    await new Promise((r) => setTimeout(r, 1));
+    const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
+    const a1 = new FakeConn();
+    const b1 = new FakeConn();
+    const a = tenant('A', [a1]);
+    const b = tenant('B', [b1]);
+    s.tick();
+    a1.read(s, a, pattern(200_000));
+    busy(25);
+    s.tick();
+    a1.got.length = 0;
+    assert.equal(a.fairLight, false, 'a lone tenant is never light');
+    // A lone flood: a few megabytes arrive in one turn (the reads libuv does for a readable socket).
+    const flood = pattern(4_000_000);
+    a1.read(s, a, flood);
+    const now = a1.bytes().length;
+    assert.ok(now > 0 && now < flood.length, `the lone flood is sliced (${now} of ${flood.length} bytes in this turn)`);
+    assert.equal(a.turnPaused, true);
+    // B starts sending: it is not held, and A's held bytes wait for later turns.
+    b1.read(s, b, pattern(60));
+    assert.equal(b1.bytes().length, 60, 'B is handled in this turn');
+    for (let i = 0; i < 20_000 && (a.fairHeld !== undefined || a.turnPaused); i++) await nextTurn();
+    assert.deepEqual(a1.bytes(), flood, 'A got every byte once, in order');
+    s.stop();
+  });
+
   test('an idle loop never slices', async () => {
     await new Promise((r) => setTimeout(r, 1));
-    const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25 });
+    const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
     const a1 = new FakeConn();
     const b1 = new FakeConn();
     const a = tenant('A', [a1]);
