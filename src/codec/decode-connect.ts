@@ -9,6 +9,11 @@ import { readProperties, WILL_CONTEXT } from './properties';
 /** Receives the protocol version of a CONNECT as soon as its name and level are known to be valid. */
 export interface VersionTarget {
   protocolVersion: ProtocolVersion;
+  /**
+   * The last PUBLISH topic decoded for this connection, reused while the next one has the same
+   * bytes (a client usually publishes to few topics): no string to allocate, decode or hash again.
+   */
+  lastTopic: string;
 }
 
 const USERNAME = 0x80;

@@ -30,7 +30,7 @@ const PINGRESP: Packet = Object.freeze({ type: 13 });
 export function decodeBody(r: Reader, first: number, target: VersionTarget): Packet | undefined {
   const version = target.protocolVersion;
   switch (first >> 4) {
-    case 3: return decodePublish(r, first, version);
+    case 3: return decodePublish(r, first, target);
     case 4: return decodeAck(r, 4, version);
     case 5: return decodeAck(r, 5, version);
     case 6: return decodeAck(r, 6, version);
@@ -59,11 +59,29 @@ function finish<P>(r: Reader, packet: P): P | undefined {
   return packet;
 }
 
+/** Topics longer than this are not kept for reuse (comparing them would cost about what decoding does). */
+const TOPIC_CACHE_LIMIT = 256;
+
+/**
+ * Whether `buf[start, end)` are exactly the characters of `topic`, one byte each. Only ASCII topics
+ * are kept for reuse (a string with as many characters as UTF-8 bytes has no multi-byte character),
+ * so a match is a topic already validated as UTF-8.
+ */
+function sameAsciiTopic(topic: string, buf: Buffer, start: number, end: number): boolean {
+  const len = end - start;
+  if (topic.length !== len || len === 0) return false;
+  for (let i = 0; i < len; i++) {
+    if (topic.charCodeAt(i) !== buf[start + i]) return false;
+  }
+  return true;
+}
+
 /**
  * PUBLISH, the hot path: topic and packet identifier are read inline, the Reader is only used for
  * MQTT 5 properties, and the payload is a view of the buffer (everything after the last field).
  */
-function decodePublish(r: Reader, first: number, version: ProtocolVersion): PublishPacket | undefined {
+function decodePublish(r: Reader, first: number, target: VersionTarget): PublishPacket | undefined {
+  const version = target.protocolVersion;
   const buf = r.buf;
   const end = r.end;
   let pos = r.pos;
@@ -76,10 +94,17 @@ function decodePublish(r: Reader, first: number, version: ProtocolVersion): Publ
     r.fail('RTK_DECODE_TRUNCATED', MALFORMED, 'topic');
     return undefined;
   }
-  const topic = decodeUtf8(buf, pos + 2, topicEnd);
-  if (topic === undefined) {
-    r.fail('RTK_DECODE_INVALID_UTF8', MALFORMED, 'topic');
-    return undefined;
+  let topic = target.lastTopic;
+  if (!sameAsciiTopic(topic, buf, pos + 2, topicEnd)) {
+    const decoded = decodeUtf8(buf, pos + 2, topicEnd);
+    if (decoded === undefined) {
+      r.fail('RTK_DECODE_INVALID_UTF8', MALFORMED, 'topic');
+      return undefined;
+    }
+    topic = decoded;
+    // Only ASCII topics (one byte per character) are kept: see sameAsciiTopic.
+    const bytes = topicEnd - pos - 2;
+    if (bytes <= TOPIC_CACHE_LIMIT && topic.length === bytes) target.lastTopic = topic;
   }
   pos = topicEnd;
   const qos = ((first >> 1) & 3) as QoS;

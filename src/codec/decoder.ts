@@ -48,6 +48,7 @@ const PREALLOCATE_LIMIT = 64 * 1024;
 export class PacketDecoder {
   /** Version used to decode packets other than CONNECT; updated by every valid CONNECT. */
   protocolVersion: ProtocolVersion;
+  lastTopic = '';
   /** Largest accepted packet (fixed header + remaining length); may be changed between pushes. */
   maxPacketSize: number;
 

@@ -11,6 +11,7 @@ import {
   type Packet,
   type PacketSink,
 } from '../../src/codec/index';
+import fc from 'fast-check';
 import { CollectingSink, decodeChunks, hex } from './helpers';
 
 const MQTT = '00 04 4d 51 54 54';
@@ -221,5 +222,56 @@ describe('yieldAfterPacket', () => {
         if (size === stream.length) assert.ok(r.yields >= Math.floor(21 / every) - 1, `yielded ${r.yields} times`);
       }
     }
+  });
+});
+
+describe('topic reuse', () => {
+  /** A QoS 0 PUBLISH (3.1.1) of `topic` bytes with payload 'p'. */
+  function publish(topic: Buffer): Buffer {
+    return Buffer.concat([Buffer.from([0x30, 2 + topic.length + 1, 0, topic.length]), topic, Buffer.from('p')]);
+  }
+  function topicsOf(chunks: Buffer[]): (string | undefined)[] {
+    const run = decodeChunks(chunks, 4);
+    return [...run.packets.map((p) => (p as { topic: string }).topic), run.error?.code];
+  }
+
+  test('the same ASCII topic again is the very same string; a different topic of the same length is decoded anew', () => {
+    const sink = new CollectingSink();
+    const decoder = new PacketDecoder(sink);
+    assert.equal(decoder.push(Buffer.concat([publish(Buffer.from('a/b1')), publish(Buffer.from('a/b1')), publish(Buffer.from('a/b2'))])), undefined);
+    const [t1, t2, t3] = sink.packets.map((p) => (p as { topic: string }).topic);
+    assert.equal(t1, 'a/b1');
+    assert.ok(Object.is(t1, t2));
+    assert.equal(t3, 'a/b2');
+  });
+
+  test('invalid UTF-8 whose bytes equal the characters of the previous (non-ASCII) topic is still refused', () => {
+    // 'é/x' is C3 A9 2F 78; the lone byte E9 (é in latin1) followed by '/x' is not UTF-8.
+    assert.deepEqual(topicsOf([publish(Buffer.from('é/x')), publish(Buffer.from([0xe9, 0x2f, 0x78]))]), ['é/x', 'RTK_DECODE_INVALID_UTF8']);
+  });
+
+  test('a NUL byte is refused even where the previous topic had a character', () => {
+    assert.deepEqual(topicsOf([publish(Buffer.from('ab')), publish(Buffer.from([0x61, 0x00]))]), ['ab', 'RTK_DECODE_INVALID_UTF8']);
+  });
+
+  test('any sequence of topics decodes as if nothing were reused', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('a', 'a/b', 'é', 'a/é', 'x/y/z'), fc.string({ maxLength: 6 }), fc.uint8Array({ maxLength: 6 })), { maxLength: 20 }), (topics) => {
+        const sink = new CollectingSink();
+        const decoder = new PacketDecoder(sink);
+        for (const t of topics) {
+          const bytes = typeof t === 'string' ? Buffer.from(t) : Buffer.from(t);
+          const fresh = decodeOne(publish(bytes), 4);
+          const err = decoder.push(publish(bytes));
+          if (isDecodeError(fresh)) {
+            assert.equal(err?.code, fresh.code);
+            return;
+          }
+          assert.equal(err, undefined);
+          assert.equal((sink.packets.at(-1) as { topic: string }).topic, (fresh as { topic: string }).topic);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
