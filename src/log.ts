@@ -3,6 +3,8 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { name: 'ratatosk' }, timestamp: pino.stdTimeFunctions.isoTime });
+/** A logger at `level`, writing to standard output unless `destination` is given. */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  const options = { level, base: { name: 'ratatosk' }, timestamp: pino.stdTimeFunctions.isoTime };
+  return destination ? pino(options, destination) : pino(options);
 }

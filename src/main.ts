@@ -79,6 +79,11 @@ async function main(): Promise<void> {
         process.exitCode = await runBench(cmd.argv);
         return;
       }
+      if (cmd.name === 'settings') {
+        const { runSettings } = await import('./cli/settings');
+        process.exitCode = await runSettings(cmd.argv);
+        return;
+      }
       if (cmd.name === 'passwd') {
         const { runPasswd } = await import('./cli/passwd');
         process.exitCode = await runPasswd(cmd.argv);

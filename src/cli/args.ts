@@ -9,6 +9,8 @@ Usage:
   ratatosk start [options]        run the broker
   ratatosk bench [options]        load generator for any MQTT broker (ratatosk bench --help)
   ratatosk passwd [password]      print a scrypt hash for the users file (reads stdin without an argument)
+  ratatosk settings <tenant>      the settings and quotas a tenant gets, and where each comes from
+                                  ([--config file] [--json]; ratatosk settings --help)
   ratatosk --help                 this text
   ratatosk --version              the version
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { PluginGuard } from '../plugins/guard';
 import type { SettingProvider } from '../plugins/types';
-import { tenantSettingsPatchSchema } from './settings';
+import { tenantSettingsPatchSchema, type TenantSettingsPatch } from './settings';
 import type { SettingsSource } from './settings-source';
 import type { TenantRegistry } from './tenant-registry';
 
@@ -62,20 +62,12 @@ export class SettingsRefresher {
 
   async refresh(tenantId: string): Promise<void> {
     this.asked.add(tenantId);
-    const r = await this.guard.callAsync('settings.settings', () => this.provider.settings(tenantId));
-    if (!r.ok) return; // keep the last good answer
-    if (r.value === undefined) {
-      this.source.setProviderPatch(tenantId, undefined);
-      return;
-    }
-    const parsed = tenantSettingsPatchSchema.safeParse(r.value);
-    if (!parsed.success) {
+    const answer = await askProvider(this.provider, this.guard, this.log, tenantId);
+    if (answer === 'failed') {
       this.invalid++;
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
-      this.log.error({ tenantId, code: 'RTK_CONFIG_INVALID' }, `setting provider returned invalid settings: ${problems}`);
-      return;
+      return; // keep the last good answer
     }
-    this.source.setProviderPatch(tenantId, parsed.data);
+    if (answer !== 'unavailable') this.source.setProviderPatch(tenantId, answer);
   }
 
   async stop(): Promise<void> {
@@ -83,4 +75,27 @@ export class SettingsRefresher {
     await this.running;
     await this.provider.close?.();
   }
+}
+
+/**
+ * What the setting provider says of a tenant: a validated patch, undefined (nothing of its own),
+ * 'unavailable' when the call failed or timed out (logged by the guard), or 'failed' when the answer
+ * does not validate (logged here, naming the key).
+ */
+export async function askProvider(
+  provider: SettingProvider,
+  guard: PluginGuard,
+  log: Logger,
+  tenantId: string,
+): Promise<TenantSettingsPatch | undefined | 'unavailable' | 'failed'> {
+  const r = await guard.callAsync('settings.settings', () => provider.settings(tenantId));
+  if (!r.ok) return 'unavailable';
+  if (r.value === undefined) return undefined;
+  const parsed = tenantSettingsPatchSchema.safeParse(r.value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+    log.error({ tenantId, code: 'RTK_CONFIG_INVALID' }, `setting provider returned invalid settings: ${problems}`);
+    return 'failed';
+  }
+  return parsed.data;
 }

@@ -3,7 +3,7 @@
  * tenant's own block, then whatever a setting provider returns. Merged snapshots are cached until
  * the sources change.
  */
-import { mergeSettings, type TenantSettings, type TenantSettingsPatch } from './settings';
+import { DEFAULT_TENANT_SETTINGS, mergeSettings, type TenantSettings, type TenantSettingsPatch } from './settings';
 
 export class SettingsSource {
   private readonly cache = new Map<string, TenantSettings>();
@@ -23,6 +23,26 @@ export class SettingsSource {
       this.cache.set(tenantId, s);
     }
     return s;
+  }
+
+  /**
+   * Where each of a tenant's effective settings comes from, in the order `get` merges them: the
+   * built-in default, the config file's `tenants.default` block, the provider's answer for
+   * `default`, the tenant's own block, the provider's answer for the tenant.
+   */
+  sourcesOf(tenantId: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(DEFAULT_TENANT_SETTINGS)) out[k] = 'built-in default';
+    const layers: [TenantSettingsPatch | undefined, string][] = [
+      [this.fileBlocks['default'], 'config tenants.default'],
+      [this.providerPatches.get('default'), 'setting provider (default)'],
+      [this.fileBlocks[tenantId], `config tenants.${tenantId}`],
+      [tenantId === 'default' ? undefined : this.providerPatches.get(tenantId), `setting provider (${tenantId})`],
+    ];
+    for (const [patch, name] of layers) {
+      if (patch) for (const [k, v] of Object.entries(patch)) if (v !== undefined) out[k] = name;
+    }
+    return out;
   }
 
   /** Tenants that have settings from the setting provider. */

@@ -100,8 +100,18 @@ export const tenantSettingsSchema = z
 export type TenantSettings = z.infer<typeof tenantSettingsSchema>;
 
 /** A partial block, as found in the config file or returned by a setting provider. */
-export const tenantSettingsPatchSchema = tenantSettingsSchema.partial().strict();
-export type TenantSettingsPatch = z.infer<typeof tenantSettingsPatchSchema>;
+export type TenantSettingsPatch = Partial<TenantSettings>;
+
+/**
+ * The schema of a partial block: every key optional and validated as in the full schema, but
+ * without its default. (Zod's `.partial()` keeps defaults, so a block naming one key would come back
+ * with every other key at its built-in default and override the layers under it: a tenant's own
+ * block would undo `tenants.default`.)
+ */
+const patchShape: z.ZodRawShape = Object.fromEntries(
+  Object.entries(tenantSettingsSchema.shape).map(([key, field]) => [key, (field instanceof z.ZodDefault ? field.unwrap() : field).optional()]),
+);
+export const tenantSettingsPatchSchema = z.object(patchShape).strict() as unknown as z.ZodType<TenantSettingsPatch>;
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = Object.freeze(tenantSettingsSchema.parse({}));
 

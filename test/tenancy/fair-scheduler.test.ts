@@ -65,11 +65,21 @@ function busy(ms: number): void {
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+const OPTIONS = { intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 };
+
+/** A new scheduler and tenants A and B with a connection each (utilization reads 0 until the loop has run a turn). */
+async function fresh(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant; a1: FakeConn; b1: FakeConn }> {
+  await new Promise((r) => setTimeout(r, 1));
+  const a1 = new FakeConn();
+  const b1 = new FakeConn();
+  return { s: new FairScheduler(OPTIONS), a: tenant('A', [a1]), b: tenant('B', [b1]), a1, b1 };
+}
+
 /** A scheduler that has seen a busy loop with two active tenants: slices apply from now on. */
 async function loaded(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant; a1: FakeConn; a2: FakeConn; b1: FakeConn }> {
   // Event-loop utilization reads 0 until the loop has run a turn.
   await new Promise((r) => setTimeout(r, 1));
-  const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
+  const s = new FairScheduler(OPTIONS);
   const a1 = new FakeConn();
   const a2 = new FakeConn();
   const b1 = new FakeConn();
@@ -197,12 +207,7 @@ describe('fair scheduler: turn slices', () => {
   });
 
   test('a busy loop with one active tenant slices it at soloSliceMs: a tenant that starts sending is not stuck behind it', async () => {
-    await new Promise((r) => setTimeout(r, 1));
-    const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
-    const a1 = new FakeConn();
-    const b1 = new FakeConn();
-    const a = tenant('A', [a1]);
-    const b = tenant('B', [b1]);
+    const { s, a, b, a1, b1 } = await fresh();
     s.tick();
     a1.read(s, a, pattern(200_000));
     busy(25);
@@ -224,12 +229,7 @@ describe('fair scheduler: turn slices', () => {
   });
 
   test('an idle loop never slices', async () => {
-    await new Promise((r) => setTimeout(r, 1));
-    const s = new FairScheduler({ intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 });
-    const a1 = new FakeConn();
-    const b1 = new FakeConn();
-    const a = tenant('A', [a1]);
-    const b = tenant('B', [b1]);
+    const { s, a, b, a1, b1 } = await fresh();
     s.tick();
     const big = pattern(200_000);
     a1.read(s, a, big);

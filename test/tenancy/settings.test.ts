@@ -12,6 +12,8 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
+import { validateConfig } from '../../src/config/load';
+import { SettingsSource } from '../../src/tenant/settings-source';
 import { BOB, Harness, T, hx, persistent, sleep, uid, userOf, type Client } from './util';
 
 const PROVIDER_FILE = join(tmpdir(), `ratatosk-tenancy-settings-${process.pid}.json`);
@@ -530,5 +532,22 @@ describe('settings without a restart (SettingProvider plugin)', () => {
     assert.equal(s.get('tenantB').inboxSize, 1000);
     assert.equal(s.get('transient').forceTransient, true);
     assert.equal(s.get('tenantB').forceTransient, false);
+  });
+});
+
+describe('layers', () => {
+  test("a tenant's own block overrides only the keys it names: tenants.default and the provider's default still apply to the rest", () => {
+    const config = validateConfig({ tenants: { default: { maxQoS: 1, inboxSize: 50 }, acme: { inboxSize: 5000 } } });
+    assert.deepEqual(config.tenants.acme, { inboxSize: 5000 }, 'a parsed block holds what it names, no defaults');
+    const source = new SettingsSource(config.tenants);
+    assert.equal(source.get('acme').maxQoS, 1, 'from tenants.default');
+    assert.equal(source.get('acme').inboxSize, 5000);
+    assert.equal(source.get('acme').receiveMaximum, 64, 'built-in default');
+    source.setProviderPatch('default', { retainEnabled: false });
+    source.setProviderPatch('acme', { maxQoS: 0 });
+    assert.equal(source.get('acme').retainEnabled, false, "the provider's default block applies under the tenant's own block");
+    assert.equal(source.get('acme').maxQoS, 0);
+    assert.equal(source.get('acme').inboxSize, 5000, "the provider's tenant answer does not reset what it does not name");
+    assert.equal(source.get('globex').maxQoS, 1);
   });
 });
