@@ -39,6 +39,22 @@ export async function waitAccepting(port, ms = 30_000) {
   }
 }
 
+/** Whether `chrt` (util-linux) can run a command under SCHED_IDLE here. */
+const hasChrtIdle = spawnSync('chrt', ['--idle', '0', 'true']).status === 0;
+
+/**
+ * `argv` as a background load: under SCHED_IDLE (`chrt --idle 0`), so that it runs only when nothing
+ * else on its CPU wants to (a woken normal process preempts it at once); `nice -n 19` where chrt is
+ * missing. The noisy-neighbour scenario runs tenant A's flood generator like this, so that the
+ * generator of the tenant being measured never waits for it.
+ */
+export function background(argv) {
+  return hasChrtIdle ? ['chrt', '--idle', '0', ...argv] : ['nice', '-n', '19', ...argv];
+}
+
+/** How background() runs things here (for the report). */
+export const BACKGROUND_POLICY = hasChrtIdle ? 'SCHED_IDLE (chrt --idle 0)' : 'nice -n 19 (chrt is missing)';
+
 export function hasTaskset() {
   return spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' }).status === 0;
 }
@@ -126,8 +142,9 @@ export function brokerKinds(root) {
     },
     mosquitto: {
       name: 'Mosquitto',
-      // `cpu`, `nice`: where and how niced it runs (the noisy-neighbour control runs one on the generator CPU).
-      async start({ port, pin, cpu = BROKER_CPU, nice }) {
+      // `cpu`, `low`: where it runs and whether as a background load (the noisy-neighbour control runs
+      // one on the generator CPU).
+      async start({ port, pin, cpu = BROKER_CPU, low = false }) {
         const dir = mkdtempSync(join(tmpdir(), 'mosq-bench-'));
         const config = join(dir, 'mosquitto.conf');
         const text = [
@@ -145,7 +162,7 @@ export function brokerKinds(root) {
         ].join('\n');
         writeFileSync(config, text);
         const lines = [];
-        const argv = nice === undefined ? ['mosquitto', '-c', config] : ['nice', '-n', String(nice), 'mosquitto', '-c', config];
+        const argv = low ? background(['mosquitto', '-c', config]) : ['mosquitto', '-c', config];
         const p = spawnPinned(argv, { cpu, pin, cwd: root, onLine: (l) => lines.push(l) });
         return finishStart(p, port, lines, [`# ${config}:\n#   ${text.trim().split('\n').join('\n#   ')}`, p.shown], () => rmSync(dir, { recursive: true, force: true }));
       },

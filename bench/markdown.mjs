@@ -300,12 +300,12 @@ function noisyTable(push, e) {
   push(
     `Target (from the multi-tenancy issue): B's p99 while A floods at most ${t.p99Ratio}× B's p99 alone, and zero loss for B. ` +
       'Every row is a fresh broker (pinned to CPU 0; config: the runner\'s tenant defaults `inboxSize: 100000`, `maxInflightOut: 64`, `--storage memory`, plus the fairness setting of the row). ' +
-      `Both generators are pinned to CPU 1; tenant A's flood generator runs under \`nice -n ${nn.floodNice ?? 10}\` with one thread, so B's light generator is scheduled first ` +
+      `Both generators are pinned to CPU 1; tenant A's flood generator runs as a background load, under ${nn.floodPolicy ?? `\`nice -n ${nn.floodNice ?? 10}\``}, with one thread, so B's light generator runs at once ` +
       "whenever it has work and A's generator takes what is left of CPU 1 (its own CPU is shown: it is the flood's ceiling). " +
       "A floods first (through its warmup); B's generator then connects, warms up, measures and drains; A is stopped (SIGINT) right after, so A's rate covers B's whole run. " +
       'Latency is B\'s end to end (publish stamped when built, to delivery), in µs; "CPU 0 / CPU 1 busy" is everything on each CPU over B\'s measured window (from /proc/stat), ' +
       'so CPU 0 busy well above the broker\'s CPU means other processes ran on the broker\'s CPU (the load average counts the benchmark\'s own broker and generators too). ' +
-      'Two control rows: one keeps CPU 1 busy with a `nice -n 10` spin loop while B runs alone; in the other, A\'s generator floods (QoS 0) a Mosquitto of its own, niced on CPU 1, while B runs alone against Ratatosk: what B\'s latency gains there comes from CPU 1 (A\'s generator, the kernel work of its sockets, that Mosquitto), none of it from the broker. It overstates that share somewhat, since that Mosquitto also takes CPU 1 time that A\'s work takes on CPU 0 in the real flood.' +
+      'Two control rows: one keeps CPU 1 busy with a spin loop, scheduled as A\'s generator is, while B runs alone; in the other, A\'s generator floods (QoS 0) a Mosquitto of its own, both in the background on CPU 1, while B runs alone against Ratatosk: what B\'s latency gains there comes from CPU 1 (A\'s generator, the kernel work of its sockets, that Mosquitto), none of it from the broker. (Under `nice -n 10` instead of SCHED_IDLE, that control raised B\'s p99 to 1.5-2.1 ms with an idle broker: nice only lowers a share of the CPU, it does not let a waking process in at once.)' +
       (nn.repeat > 1 ? ` Each case ran ${nn.repeat} times, interleaved; the row is the run with the median B p99, and the last column lists the p99 of every run.` : ''),
     '',
   );
@@ -359,7 +359,7 @@ function noisyTable(push, e) {
       if (!run || run.error) continue;
       lines.push(`# ${cfg.label}, ${c.label}`, ...(run.broker ?? []));
       if (run.hog) lines.push('# CPU 1 kept busy', run.hog);
-      if (run.elsewhere) lines.push("# tenant A's own Mosquitto, niced on CPU 1", ...run.elsewhere);
+      if (run.elsewhere) lines.push("# tenant A's own Mosquitto, in the background on CPU 1", ...run.elsewhere);
       if (run.a?.command) lines.push(`# tenant A (flood, stopped with SIGINT after B's run)`, run.a.command);
       if (run.b?.command) lines.push('# tenant B (measured)', run.b.command);
     }

@@ -15,7 +15,7 @@ import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:o
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { brokerKinds, commandLine, freePort, GENERATOR_CPU, hasTaskset, stopProcess, versions, waitAccepting } from './brokers.mjs';
+import { background, BACKGROUND_POLICY, brokerKinds, commandLine, freePort, GENERATOR_CPU, hasTaskset, stopProcess, versions, waitAccepting } from './brokers.mjs';
 import { scenarios, SWEEP_P99_LIMIT_US, SWEEP_RATES } from './scenarios.mjs';
 import { writeMarkdown } from './markdown.mjs';
 
@@ -90,13 +90,14 @@ if (existsSync(join(MQTTLOAD_DIR, 'mqttload.c'))) {
 let clientSeq = 0;
 
 /**
- * Starts a generator (ours or mqttload) pinned to the generator CPU, optionally under `nice -n <nice>`.
+ * Starts a generator (ours or mqttload) pinned to the generator CPU, optionally as a background load
+ * (`low`: see background() in brokers.mjs).
  * `onLine` sees its stderr line by line (our generator's -v progress: 'connected …', 'measuring',
  * 'draining', '[1.0 s] sent …'). Returns the child and a promise of its JSON and command line.
  */
-function startTool(argv, { nice, onLine } = {}) {
-  const niced = nice ? ['nice', '-n', String(nice), ...argv] : argv;
-  const full = pin ? ['taskset', '-c', GENERATOR_CPU, ...niced] : niced;
+function startTool(argv, { low, onLine } = {}) {
+  const scheduled = low ? background(argv) : argv;
+  const full = pin ? ['taskset', '-c', GENERATOR_CPU, ...scheduled] : scheduled;
   const load = Math.round(loadavg()[0] * 100) / 100;
   const child = spawn(full[0], full.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const result = new Promise((resolvePromise) => {
@@ -322,7 +323,7 @@ async function persistent(sc) {
 // ---- scenario 8 ---------------------------------------------------------------------------------
 /**
  * Noisy neighbour: per broker config (fair scheduling on and off) and per case (B alone, B while A
- * floods QoS 0, B while A floods QoS 1), a fresh broker; A's generator (niced) floods until its
+ * floods QoS 0, B while A floods QoS 1), a fresh broker; A's generator (a background load) floods until its
  * 'measuring' line, then B's generator runs its fixed-rate load to the end, then A is stopped with
  * SIGINT (so A's figures cover B's whole run). With --repeat N every case runs N times, interleaved,
  * and the run with the median B p99 is the headline.
@@ -339,7 +340,7 @@ async function noisy(sc) {
     const id = `fair-${Object.entries(fairness).map(([k, v]) => `${k}-${v}`).join('-')}`;
     N.configs.push({ id, label: `fair scheduling ${JSON.stringify(fairness).replace(/"/g, '')}`, config: { fairness } });
   }
-  const out = { repeat, target: N.target, floodNice: N.floodNice, configs: {} };
+  const out = { repeat, target: N.target, floodPolicy: BACKGROUND_POLICY, configs: {} };
   for (const cfg of N.configs) {
     out.configs[cfg.id] = { label: cfg.label, config: cfg.config, cases: {} };
     for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, runs: [] };
@@ -376,17 +377,17 @@ async function noisyCase(N, cfg, c) {
       let elsewhere;
       try {
         if (c.hog) {
-          // A busy loop on the generator CPU at the flood generator's niceness.
-          const argv = ['nice', '-n', String(N.floodNice), 'node', '-e', 'for(;;){}'];
+          // A busy loop on the generator CPU, scheduled as the flood generator is.
+          const argv = background(['node', '-e', 'for(;;){}']);
           hog = spawn(pin ? 'taskset' : argv[0], pin ? ['-c', GENERATOR_CPU, ...argv] : argv.slice(1), { stdio: 'ignore' });
           out.hog = commandLine(pin ? ['taskset', '-c', GENERATOR_CPU, ...argv] : argv);
           await sleep(300);
         }
         if (c.floodElsewhere) {
-          // A's generator floods a Mosquitto of its own, niced on the generator CPU: the load A puts on
+          // A's generator floods a Mosquitto of its own, in the background on the generator CPU: the load A puts on
           // CPU 1 (its generator, its sockets' kernel work) without any of A's work on the broker.
           const elsewherePort = await freePort();
-          elsewhere = { port: elsewherePort, broker: await kinds.mosquitto.start({ port: elsewherePort, pin, cpu: GENERATOR_CPU, nice: N.floodNice }) };
+          elsewhere = { port: elsewherePort, broker: await kinds.mosquitto.start({ port: elsewherePort, pin, cpu: GENERATOR_CPU, low: true }) };
           out.elsewhere = elsewhere.broker.commands;
         }
         const floodArgv = c.flood ?? c.floodElsewhere;
@@ -394,7 +395,7 @@ async function noisyCase(N, cfg, c) {
           let flooding = false;
           let ended;
           const target = elsewhere ? { port: elsewhere.port, pid: elsewhere.broker.pid } : { port, pid: b.pid };
-          flood = startTool(genArgs(target.port, target.pid, floodArgv), { nice: N.floodNice, onLine: (l) => l === 'measuring' && (flooding = true) });
+          flood = startTool(genArgs(target.port, target.pid, floodArgv), { low: true, onLine: (l) => l === 'measuring' && (flooding = true) });
           flood.result.then((r) => (ended = r));
           const deadline = Date.now() + 120_000;
           while (!flooding && ended === undefined && Date.now() < deadline) await sleep(20);

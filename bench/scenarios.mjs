@@ -73,13 +73,13 @@ export function scenarios(quick) {
         b: ['-u', 'tenantB/b', '-P', '10', '-S', '10', '--topics', 'own', '--filter', 'exact', '-q', '1', '-r', '1000', '-d', d(10, 3), '--warmup', d(2, 1), '-v'],
         cases: [
           { id: 'alone', label: 'B alone' },
-          // Control for the generator side: B alone while a niced busy loop holds CPU 1 (as A's
+          // Control for the generator side: B alone while a background busy loop holds CPU 1 (as A's
           // generator might); B's latency should not move if sharing CPU 1 does not distort it.
-          { id: 'alone-cpu1-busy', label: 'control: B alone, CPU 1 busy (niced spin loop)', hog: true, configs: ['fair'] },
-          // Control for the generator side under a real flood: A's generator floods a niced Mosquitto
+          { id: 'alone-cpu1-busy', label: 'control: B alone, CPU 1 busy (background spin loop)', hog: true, configs: ['fair'] },
+          // Control for the generator side under a real flood: A's generator floods a background Mosquitto
           // of its own on CPU 1 while B runs alone against Ratatosk. What B's latency gains here is
           // CPU 1's share (A's generator and its sockets' kernel work), none of it the broker's.
-          { id: 'alone-flood-elsewhere', label: 'control: B alone, A floods QoS 0 into a niced Mosquitto on CPU 1', floodElsewhere: floodArgs(0), configs: ['fair'] },
+          { id: 'alone-flood-elsewhere', label: 'control: B alone, A floods QoS 0 into a background Mosquitto on CPU 1', floodElsewhere: floodArgs(0), configs: ['fair'] },
           { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
           { id: 'flood-qos1', label: 'B + A flooding QoS 1', flood: floodArgs(1) },
         ],
@@ -87,9 +87,8 @@ export function scenarios(quick) {
           { id: 'fair', label: 'fair scheduling on (default)', config: {} },
           { id: 'unfair', label: 'fair scheduling off', config: { fairness: { enabled: false } } },
         ],
-        // The flood generator shares CPU 1 with B's: it runs under `nice -n 10` with one thread, so
-        // B's generator (a few % of a core) is scheduled first whenever it has work.
-        floodNice: 10,
+        // The flood generator shares CPU 1 with B's: it runs as a background load (SCHED_IDLE) with one
+        // thread, so B's generator (a few % of a core) runs at once whenever it has work.
         target: { p99Ratio: 2 },
       },
     },

@@ -125,11 +125,22 @@ function publishLength(p: PublishPacket, version: ProtocolVersion, propsLen: num
   return stringFieldLength(p.topic) + (p.qos !== 0 ? 2 : 0) + blockLength(propsLen) + p.payload.length;
 }
 
-function encodePublish(p: PublishPacket, version: ProtocolVersion, withPayload: boolean): Buffer {
+/** Gives the buffer a packet of `size` bytes is written into. */
+export type Allocate = (size: number) => Buffer;
+
+/**
+ * A whole PUBLISH written into the buffer `allocate` gives (for encoders that keep packets in memory
+ * of their own instead of Node's shared Buffer pool).
+ */
+export function encodePublishWith(packet: PublishPacket, version: ProtocolVersion, allocate: Allocate): Buffer {
+  return encodePublish(packet, version, true, allocate);
+}
+
+function encodePublish(p: PublishPacket, version: ProtocolVersion, withPayload: boolean, allocate: Allocate = Buffer.allocUnsafe): Buffer {
   const propsLen = version === 5 ? propertiesLength(p.properties, 3) : -1;
   const remaining = publishLength(p, version, propsLen);
   const headerLength = 1 + varintLength(remaining) + remaining - (withPayload ? 0 : p.payload.length);
-  const buf = Buffer.allocUnsafe(headerLength);
+  const buf = allocate(headerLength);
   // DUP is only written with QoS > 0: a QoS 0 PUBLISH with DUP set is malformed ([MQTT-3.3.1-2]).
   buf[0] = 0x30 | (p.dup && p.qos !== 0 ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
   let o = writeVarint(buf, 1, remaining);

@@ -2,18 +2,24 @@
  * Outgoing PUBLISH bytes, encoded once per variant and shared by every subscriber of that variant.
  *
  * A variant is (MQTT 5 or not) × QoS × RETAIN flag. The first delivery of a variant encodes the
- * whole packet with its own packet id into one buffer, writes it, and keeps it as the variant's
- * template: QoS 0 subscribers all get that very Buffer, QoS 1/2 subscribers get a copy with their
- * packet id (and DUP) patched in. A message that goes to one subscriber is thus encoded once and
- * never copied. Deliveries that carry subscription identifiers, an outgoing topic alias or a message
- * expiry are encoded for that delivery alone.
+ * whole packet with its own packet id, writes it, and keeps it as the variant's template: later
+ * deliveries copy it into their socket's output, QoS 1/2 ones with their packet id (and DUP) patched
+ * in. Small templates live in the template ring (template-ring.ts), so they are always copied out
+ * and encoded again if the ring has moved on; large ones are memory of their own, written by
+ * reference for QoS 0 and as a patched header plus a view of the payload for QoS 1/2, so a large
+ * payload is never copied per subscriber. Deliveries that carry subscription identifiers, an outgoing
+ * topic alias or a message expiry are encoded for that delivery alone.
  */
 import type { Properties, ProtocolVersion, PublishPacket, QoS } from '../codec/packets';
-import { encodePacket } from '../codec/encoder';
+import { encodePacket, encodePublishWith } from '../codec/encoder';
 import type { EncodedPublish, Message } from '../routing/message';
+import { MAX_RING_TEMPLATE, templateRing } from './template-ring';
 
-/** Above this, a QoS 1/2 copy takes only the header and the payload is written as its own buffer. */
-const COPY_LIMIT = 2048;
+/**
+ * Above this, a QoS 1/2 copy takes only the header and the payload is written as its own buffer. The
+ * same as the ring's limit: a template written by reference is never in the ring.
+ */
+const COPY_LIMIT = MAX_RING_TEMPLATE;
 
 
 /** Where a PUBLISH goes: a transport's batched output (see transport/socket-writer.ts). */
@@ -43,9 +49,19 @@ function toPacket(
   return p;
 }
 
+/** Whether the last template encoded went into the template ring. */
+let lastInRing = false;
+
+/** Memory for a template: the ring when it is small enough, else a buffer of its own. */
+function templateMemory(size: number): Buffer {
+  lastInRing = size <= MAX_RING_TEMPLATE;
+  return lastInRing ? templateRing.take(size) : Buffer.allocUnsafe(size);
+}
+
 /** Encodes a whole PUBLISH and notes where its packet id sits. */
 function encodeWhole(packet: PublishPacket, version: ProtocolVersion): EncodedPublish {
-  const bytes = encodePacket(packet, version);
+  const bytes = encodePublishWith(packet, version, templateMemory);
+  const generation = lastInRing ? templateRing.generation : 0;
   const headerLength = bytes.length - packet.payload.length;
   let idOffset = -1;
   if (packet.qos > 0) {
@@ -55,12 +71,13 @@ function encodeWhole(packet: PublishPacket, version: ProtocolVersion): EncodedPu
     i++;
     idOffset = i + 2 + bytes.readUInt16BE(i);
   }
-  return { bytes, idOffset, headerLength };
+  return { bytes, generation, idOffset, headerLength };
 }
 
 /**
  * Writes a plain delivery (no subscription ids, alias or expiry) from the message's shared encoding
- * of its variant, encoding it first if this is the variant's first delivery. Returns the bytes written.
+ * of its variant, encoding it first if this is the variant's first delivery (or its template is gone
+ * with an earlier generation of the ring). Returns the bytes written, -1 when over `maxSize`.
  */
 export function writeShared(
   msg: Message,
@@ -74,16 +91,22 @@ export function writeShared(
 ): number {
   const i = variantIndex(version, qos, retain);
   let enc = msg.encodingOf(i);
-  if (enc === undefined) {
+  if (enc === undefined || (enc.generation !== 0 && enc.generation !== templateRing.generation)) {
     enc = encodeWhole(toPacket(msg, qos, retain, msg.topic, version === 5 ? msg.properties : undefined, packetId, dup), version);
     msg.keepEncoding(i, enc);
     if (enc.bytes.length > maxSize) return -1;
-    out.write(enc.bytes);
+    writeTemplate(enc, out);
     return enc.bytes.length;
   }
   if (enc.bytes.length > maxSize) return -1;
   writeEncoded(enc, qos, packetId, dup, out);
   return enc.bytes.length;
+}
+
+/** A template as it is: copied out of the ring, by reference when it is memory of its own. */
+function writeTemplate(enc: EncodedPublish, out: ByteOut): void {
+  if (enc.generation !== 0) out.append(enc.bytes);
+  else out.write(enc.bytes);
 }
 
 /** A delivery-specific encoding (subscription identifiers, topic alias, remaining expiry). */
@@ -115,7 +138,7 @@ export function ownEncoding(
  */
 export function writeEncoded(enc: EncodedPublish, qos: QoS, packetId: number, dup: boolean, out: ByteOut): void {
   if (qos === 0) {
-    out.write(enc.bytes);
+    writeTemplate(enc, out);
     return;
   }
   const total = enc.bytes.length;

@@ -17,6 +17,11 @@ export interface MessageProperties {
 export interface EncodedPublish {
   /** Header and payload in one buffer. */
   bytes: Buffer;
+  /**
+   * The generation of the template ring `bytes` lies in (connection/template-ring.ts), 0 when it is
+   * memory of its own: a template from an older generation is gone and must be encoded again.
+   */
+  generation: number;
   /** Where the 2-byte packet id is (-1 for QoS 0). */
   idOffset: number;
   /** Length of everything before the payload. */
@@ -50,7 +55,7 @@ export class Message {
   }
 
   keepEncoding(variant: number, enc: EncodedPublish): void {
-    if (this.firstVariant < 0) {
+    if (this.firstVariant < 0 || this.firstVariant === variant) {
       this.firstVariant = variant;
       this.firstEncoding = enc;
     } else {
