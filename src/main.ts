@@ -93,6 +93,12 @@ async function main(): Promise<void> {
   }
 }
 
+// A reader that goes away (`ratatosk settings acme | head`) ends the output, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main().catch((err: unknown) => {
   if (err instanceof UsageError || (err instanceof RatatoskError && err.code.startsWith('RTK_CONFIG'))) {
     process.stderr.write(`ratatosk: ${(err as Error).message}\n`);

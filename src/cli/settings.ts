@@ -99,7 +99,7 @@ export async function runSettings(argv: string[], io: SettingsIO = process): Pro
   const rows = Object.entries(settings).map(([k, v]) => [k, JSON.stringify(v), sources[k] ?? '']);
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
-  io.stdout.write(`tenant ${tenant}\n`);
-  for (const [k, v, from] of rows) io.stdout.write(`  ${k!.padEnd(w0)}  ${v!.padEnd(w1)}  ${from}\n`);
+  const lines = rows.map(([k, v, from]) => `  ${k!.padEnd(w0)}  ${v!.padEnd(w1)}  ${from}\n`);
+  io.stdout.write(`tenant ${tenant}\n${lines.join('')}`);
   return 0;
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,5 +111,17 @@ describe('ratatosk settings', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'main.js'), 'settings', 'acme', '--config', config, '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { settings: { maxQoS: number } }).settings.maxQoS, 0);
+  });
+
+  test('a reader that goes away early (| head) ends the output quietly', async () => {
+    const config = file('g.yaml', 'tenants:\n  acme: { maxQoS: 0 }\n');
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js'), 'settings', 'acme', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    // Close our end before the command writes: its write fails with EPIPE.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
   });
 });
