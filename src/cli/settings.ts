@@ -3,7 +3,8 @@
  * gets from a configuration, and where each comes from (built-in default, the config file's
  * `tenants.default` block or the tenant's own block, the setting provider plugin). The provider, when
  * configured, is asked once, as the broker asks it. Exit codes: 0 printed, 2 bad usage or
- * configuration (the message names the key), 1 when the setting provider cannot be loaded.
+ * configuration (the message names the key), 1 when the setting provider cannot be loaded or gives
+ * no valid answer (what the rest of the configuration gives is printed all the same).
  */
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,8 @@ Prints the settings and quotas that tenant <tenant> gets from the configuration 
 RATATOSK_CONFIG), and where each one comes from: the built-in default, the config file's
 tenants.default block or tenants.<tenant> block, or the setting provider plugin (asked once, as
 the broker asks it). --json prints { tenant, settings, sources } instead of a table.
+Exit status 1 when the setting provider cannot be loaded or gives no valid answer (the table
+then shows the rest of the configuration without it), 2 for bad usage or a bad configuration.
 `;
 
 export interface SettingsIO {
@@ -64,6 +67,7 @@ export async function runSettings(argv: string[], io: SettingsIO = process): Pro
     throw err;
   }
   const source = new SettingsSource(config.tenants);
+  let providerFailed = false;
   const spec = config.plugins.settings;
   if (spec) {
     // The provider's failures are logged to standard error, so the table stays clean.
@@ -81,6 +85,7 @@ export async function runSettings(argv: string[], io: SettingsIO = process): Pro
       for (const id of tenant === 'default' ? ['default'] : ['default', tenant]) {
         const answer = await askProvider(provider, guard, log, id);
         if (answer === 'unavailable' || answer === 'failed') {
+          providerFailed = true;
           io.stderr.write(`ratatosk settings: the setting provider gave no valid answer for '${id}' (see the log above); its settings are left out\n`);
         } else {
           source.setProviderPatch(id, answer);
@@ -94,12 +99,12 @@ export async function runSettings(argv: string[], io: SettingsIO = process): Pro
   const sources = source.sourcesOf(tenant);
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ tenant, settings, sources }, null, 2)}\n`);
-    return 0;
+    return providerFailed ? 1 : 0;
   }
   const rows = Object.entries(settings).map(([k, v]) => [k, JSON.stringify(v), sources[k] ?? '']);
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
   const lines = rows.map(([k, v, from]) => `  ${k!.padEnd(w0)}  ${v!.padEnd(w1)}  ${from}\n`);
   io.stdout.write(`tenant ${tenant}\n${lines.join('')}`);
-  return 0;
+  return providerFailed ? 1 : 0;
 }

@@ -49,19 +49,16 @@ function toPacket(
   return p;
 }
 
-/** Whether the last template encoded went into the template ring. */
-let lastInRing = false;
-
 /** Memory for a template: the ring when it is small enough, else a buffer of its own. */
 function templateMemory(size: number): Buffer {
-  lastInRing = size <= MAX_RING_TEMPLATE;
-  return lastInRing ? templateRing.take(size) : Buffer.allocUnsafe(size);
+  return size <= MAX_RING_TEMPLATE ? templateRing.take(size) : Buffer.allocUnsafe(size);
 }
 
 /** Encodes a whole PUBLISH and notes where its packet id sits. */
 function encodeWhole(packet: PublishPacket, version: ProtocolVersion): EncodedPublish {
   const bytes = encodePublishWith(packet, version, templateMemory);
-  const generation = lastInRing ? templateRing.generation : 0;
+  // The whole packet is allocated at once: its size says where it went (see templateMemory).
+  const generation = bytes.length <= MAX_RING_TEMPLATE ? templateRing.generation : 0;
   const headerLength = bytes.length - packet.payload.length;
   let idOffset = -1;
   if (packet.qos > 0) {

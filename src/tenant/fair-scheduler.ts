@@ -386,7 +386,8 @@ export class FairScheduler {
       this.turnMsLimit = Infinity;
       return;
     }
-    const sliceMs = active.length >= 2 ? this.options.sliceMs : this.options.soloSliceMs;
+    // A lone tenant's slice is never the shorter one.
+    const sliceMs = active.length >= 2 ? this.options.sliceMs : Math.max(this.options.soloSliceMs, this.options.sliceMs);
     this.turnLimit = Math.max(MIN_SLICE_BYTES, this.perMs * sliceMs);
     this.turnMsLimit = sliceMs;
     if (active.length < 2) return;

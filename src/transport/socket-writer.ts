@@ -57,16 +57,19 @@ export function spareChunkCount(): number {
 export abstract class BatchedWriter {
   /** A lone buffer of this turn, kept as it is until a second one comes. */
   private single: Buffer | undefined = undefined;
-  /** The chunk being filled, and how much of it is. */
+  /** The chunk being filled, how much of it is, and where its part not yet in `ready` starts. */
   private chunk: Buffer | undefined = undefined;
   private used = 0;
+  private open = 0;
   /** Earlier pieces of this turn, in order: filled chunks and large buffers. */
   private ready: Buffer[] | undefined = undefined;
   /** Full-size chunks behind pieces of this turn, reused once the sink has written them. */
   private reusable: Buffer[] | undefined = undefined;
-  /** Size of the chunk to start with: the last one's, so a busy socket starts large. */
+  /** Size of the chunk to start with: what the last turn sent, so a busy socket starts large. */
   private chunkHint = MIN_CHUNK;
   private outBytes = 0;
+  /** Bytes copied into chunks this turn (what sizes the next turn's first chunk). */
+  private copied = 0;
   private queued = false;
   /** Set once the connection is closing: later writes are dropped. */
   writerClosed = false;
@@ -77,7 +80,7 @@ export abstract class BatchedWriter {
     return this.outBytes + this.sink.writableLength;
   }
 
-  /** The chunk the last `append` copied into (valid until the end of the turn). */
+  /** The chunk the last `append` copied into (valid until the next write, append or flush). */
   get tail(): Buffer {
     return this.chunk!;
   }
@@ -87,7 +90,8 @@ export abstract class BatchedWriter {
     if (this.writerClosed) return;
     const len = data.length;
     if (len >= OWN_WRITE_SIZE) {
-      this.seal();
+      // The chunk stays open: small writes after this one go on filling it.
+      this.seal(false);
       (this.ready ??= []).push(data);
     } else if (this.single === undefined && this.chunk === undefined && this.ready === undefined) {
       this.single = data;
@@ -127,33 +131,41 @@ export abstract class BatchedWriter {
     if (chunk === undefined || this.used + len > chunk.length) {
       let size = chunk === undefined ? this.chunkHint : Math.min(chunk.length * 2, MAX_CHUNK);
       if (size < len) size = len;
-      this.seal();
-      if (size <= MAX_CHUNK / 2) {
-        chunk = this.chunk = Buffer.allocUnsafe(size);
+      this.seal(true);
+      if (size === MAX_CHUNK) {
+        chunk = this.chunk = takeChunk();
+        (this.reusable ??= []).push(chunk);
       } else {
-        chunk = this.chunk = size === MAX_CHUNK ? takeChunk() : Buffer.allocUnsafeSlow(size);
-        if (size === MAX_CHUNK) (this.reusable ??= []).push(chunk);
+        chunk = this.chunk = size <= MAX_CHUNK / 2 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
       }
-      this.chunkHint = size;
     }
     const at = this.used;
     data.copy(chunk, at);
     this.used = at + len;
+    this.copied += len;
     return at;
   }
 
-  /** Moves the lone buffer or the filled part of the chunk to the ready list. */
-  private seal(): void {
+  /**
+   * Moves the lone buffer, and the filled part of the chunk not moved yet, to the ready list; with
+   * `close`, the chunk is done with (else later small writes go on filling it).
+   */
+  private seal(close: boolean): void {
     const single = this.single;
     if (single !== undefined) {
       this.single = undefined;
       (this.ready ??= []).push(single);
     }
     const chunk = this.chunk;
-    if (chunk !== undefined) {
+    if (chunk === undefined) return;
+    if (this.used > this.open) {
+      (this.ready ??= []).push(this.open === 0 && this.used === chunk.length ? chunk : chunk.subarray(this.open, this.used));
+      this.open = this.used;
+    }
+    if (close) {
       this.chunk = undefined;
-      if (this.used > 0) (this.ready ??= []).push(this.used === chunk.length ? chunk : chunk.subarray(0, this.used));
       this.used = 0;
+      this.open = 0;
     }
   }
 
@@ -163,24 +175,25 @@ export abstract class BatchedWriter {
     if (this.writerClosed) return;
     const bytes = this.outBytes;
     this.outBytes = 0;
-    let ready = this.ready;
-    if (ready === undefined) {
-      const lone = this.single ?? (this.chunk !== undefined ? this.chunk.subarray(0, this.used) : undefined);
-      const reusable = this.reusable;
-      this.single = undefined;
-      this.chunk = undefined;
-      this.used = 0;
-      this.reusable = undefined;
-      if (lone !== undefined && lone.length > 0) this.sink.write(lone, reusable === undefined ? undefined : (err) => err || giveBack(reusable));
-      if (bytes < MIN_CHUNK * 4) this.chunkHint = MIN_CHUNK;
-      return;
-    }
-    this.seal();
-    ready = this.ready!;
+    // The next turn starts with a chunk the size of what this one copied (a power of two): a socket
+    // that sends a few KB a turn does not hold a 64 KB chunk for each.
+    const copied = this.copied;
+    this.copied = 0;
+    this.chunkHint = copied <= MIN_CHUNK ? MIN_CHUNK : copied >= MAX_CHUNK ? MAX_CHUNK : 2 ** Math.ceil(Math.log2(copied));
+    this.seal(true);
+    const ready = this.ready;
+    if (ready === undefined) return;
     this.ready = undefined;
     const reusable = this.reusable;
     this.reusable = undefined;
+    const done = reusable === undefined ? undefined : (err?: Error | null): void => {
+      if (!err) giveBack(reusable);
+    };
     const sink = this.sink;
+    if (ready.length === 1) {
+      sink.write(ready[0]!, done);
+      return;
+    }
     if (!sink.cork || !sink.uncork) {
       sink.write(Buffer.concat(ready, bytes));
       if (reusable !== undefined) giveBack(reusable);
@@ -190,7 +203,7 @@ export abstract class BatchedWriter {
     const last = ready.length - 1;
     for (let i = 0; i < last; i++) sink.write(ready[i]!);
     // Writes complete in order: when the last is done, the sink is done with every chunk.
-    sink.write(ready[last]!, reusable === undefined ? undefined : (err) => err || giveBack(reusable));
+    sink.write(ready[last]!, done);
     sink.uncork();
   }
 
@@ -200,9 +213,11 @@ export abstract class BatchedWriter {
     this.single = undefined;
     this.chunk = undefined;
     this.used = 0;
+    this.open = 0;
     this.ready = undefined;
     this.reusable = undefined;
     this.outBytes = 0;
+    this.copied = 0;
   }
 }
 

@@ -21,7 +21,7 @@ export class WsTransport extends BaseTransport {
   ) {
     super(info, highWater);
     this.wsSink = {
-      write: (b) => ws.send(b, { binary: true, compress: false }),
+      write: (b, done) => ws.send(b, { binary: true, compress: false }, done),
       get writableLength() {
         return ws.bufferedAmount;
       },

@@ -76,11 +76,11 @@ describe('ratatosk settings', () => {
     assert.equal(sources.inboxSize, 'setting provider (acme)');
   });
 
-  test('an invalid provider answer is reported and left out', async () => {
+  test('an invalid provider answer is reported, left out, and exits 1', async () => {
     const patches = file('bad.json', JSON.stringify({ acme: { maxQoS: 7 } }));
     const config = file('c.yaml', `plugins:\n  settings:\n    module: ${PROVIDER}\n    config: { path: ${patches} }\n`);
     const r = await run(['acme', '--config', config, '--json']);
-    assert.equal(r.code, 0);
+    assert.equal(r.code, 1);
     assert.match(r.err, /maxQoS/);
     assert.match(r.err, /no valid answer for 'acme'/);
     assert.equal((JSON.parse(r.out) as { settings: { maxQoS: number } }).settings.maxQoS, 2);

@@ -161,6 +161,45 @@ describe('BatchedWriter', () => {
     assert.deepEqual(w.out.all(), Buffer.concat(parts));
   });
 
+  test('small writes between large ones go on filling one chunk', async () => {
+    const w = new TestWriter(new RecordingSink());
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 100; i++) {
+      const header = filled(30, i);
+      const payload = filled(OWN_WRITE_SIZE + 1000, i);
+      expected.push(header, payload);
+      w.write(header);
+      w.write(payload);
+    }
+    await nextTurn();
+    assert.deepEqual(w.out.all(), Buffer.concat(expected));
+    const small = new Set(w.out.held.filter((b) => b.length < OWN_WRITE_SIZE).map((b) => b.buffer));
+    assert.ok(small.size <= 2, `the 100 headers went into ${small.size} chunks`);
+  });
+
+  test('the first chunk of a turn is sized by what the last turn copied', async () => {
+    const w = new TestWriter(new RecordingSink());
+    for (let i = 0; i < 3000; i++) w.write(filled(100, i));
+    await nextTurn();
+    // A busy turn, then a quiet one (which still starts large), then one sized by the quiet one.
+    for (let turn = 0; turn < 2; turn++) {
+      for (let i = 0; i < 50; i++) w.write(filled(100, i));
+      await nextTurn();
+    }
+    const last = w.out.held.at(-1)!;
+    assert.equal(last.length, 5000);
+    assert.ok(last.buffer.byteLength <= 8192, `a 5,000-byte turn held a chunk of ${last.buffer.byteLength} bytes`);
+  });
+
+  test('a sink that cannot cork gets a lone large buffer as it is', async () => {
+    const w = new TestWriter(new RecordingSink(false));
+    const big = filled(OWN_WRITE_SIZE * 2, 1);
+    w.write(big);
+    await nextTurn();
+    assert.equal(w.out.held.length, 1);
+    assert.equal(w.out.held[0], big);
+  });
+
   test('after discard() nothing reaches the sink', async () => {
     const w = new TestWriter(new RecordingSink());
     w.write(filled(100, 1));
