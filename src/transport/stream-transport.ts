@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionInfo } from '../plugins/types';
 import { BaseTransport, DEFAULT_HIGH_WATER } from './base-transport';
+import { limitReadAhead } from './read-ahead';
 import { reapLater } from './reaper';
 import type { ByteSink } from './socket-writer';
 
@@ -25,6 +26,8 @@ export class StreamTransport extends BaseTransport {
     super(info, highWater);
     (socket as OwnedSocket)[OWNER] = this;
     socket.setNoDelay(true);
+    // Paused (fair scheduling, backpressure, limits): at most one chunk more, then TCP backpressure.
+    limitReadAhead(socket);
     socket.on('data', onSocketData);
     socket.on('drain', onSocketDrain);
     socket.on('error', onSocketError);

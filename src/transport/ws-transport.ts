@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ConnectionInfo } from '../plugins/types';
 import { BaseTransport, DEFAULT_HIGH_WATER } from './base-transport';
+import { limitReadAhead } from './read-ahead';
 import { reapLater } from './reaper';
 import type { ByteSink } from './socket-writer';
 
@@ -15,7 +16,8 @@ export class WsTransport extends BaseTransport {
 
   constructor(
     private readonly ws: WebSocket,
-    socket: Socket,
+    /** The TCP or TLS socket under the WebSocket. */
+    private readonly socket: Socket,
     info: ConnectionInfo,
     highWater: number = DEFAULT_HIGH_WATER,
   ) {
@@ -27,6 +29,8 @@ export class WsTransport extends BaseTransport {
       },
     };
     socket.setNoDelay(true);
+    // ws.pause() pauses the socket: at most one chunk more, then TCP backpressure.
+    limitReadAhead(socket);
     ws.on('message', this.onMessage);
     ws.on('close', this.onClose);
     ws.on('error', this.onError);
