@@ -269,17 +269,27 @@ function verdict(run, alone, target) {
   return { ok: why.length === 0, ratio: r, why };
 }
 
+/** The cases of the summary, in its column order: A's floods, then the busy neighbour (runs without it have no such column). */
+const SUMMARY_CASES = [
+  { id: 'flood-qos0', short: 'QoS 0', head: 'A floods QoS 0' },
+  { id: 'flood-qos1', short: 'QoS 1', head: 'A floods QoS 1' },
+  { id: 'busy-qos0', short: 'busy', head: 'A publishes QoS 0 at a fixed rate' },
+];
+
 function noisySummary(push, nn) {
   const t = nn.target ?? { p99Ratio: 2 };
-  push(`Ratatosk alone (scenario 8, noisy neighbour: tenant B at 1,000 msg/s QoS 1 while tenant A floods; target B p99 ≤ ${t.p99Ratio}× alone, no loss for B):`, '');
-  push('| broker config | B p99 alone µs | B p99, A floods QoS 0 µs (÷ alone) | B p99, A floods QoS 1 µs (÷ alone) | B lost (QoS 0 / QoS 1 flood) | target |', '|---|---|---|---|---|---|');
+  const cases = SUMMARY_CASES.filter((c) => Object.values(nn.configs).some((cfg) => cfg.cases[c.id]));
+  const busy = nn.busyRate ? ` (${n(nn.busyRate)} msg/s)` : '';
+  push(`Ratatosk alone (scenario 8, noisy neighbour: tenant B at 1,000 msg/s QoS 1 while tenant A floods, or is busy short of a flood; target B p99 ≤ ${t.p99Ratio}× alone, no loss for B):`, '');
+  const heads = cases.map((c) => `B p99, ${c.head}${c.id === 'busy-qos0' ? busy : ''} µs (÷ alone)`);
+  push(`| broker config | B p99 alone µs | ${heads.join(' | ')} | B lost (${cases.map((c) => c.short).join(' / ')}) | target |`, `|---|---|${cases.map(() => '---|').join('')}---|---|`);
   for (const cfg of Object.values(nn.configs)) {
     const alone = pickRun(cfg.cases.alone);
     const cells = [cfg.label, alone?.b?.report ? n(alone.b.report.latencyUs.p99) : 'ERROR'];
     const vs = [];
     const lost = [];
-    for (const id of ['flood-qos0', 'flood-qos1']) {
-      const run = pickRun(cfg.cases[id]);
+    for (const c of cases) {
+      const run = pickRun(cfg.cases[c.id]);
       const x = run?.b?.report;
       const v = verdict(run, alone, t);
       vs.push(v);
@@ -287,7 +297,7 @@ function noisySummary(push, nn) {
       lost.push(x ? n(x.lost) : '–');
     }
     cells.push(lost.join(' / '));
-    cells.push(vs.every((v) => v.ok) ? '**met**' : `**not met** (${vs.flatMap((v, i) => v.why.map((w) => `${i === 0 ? 'QoS 0' : 'QoS 1'}: ${w}`)).join('; ')})`);
+    cells.push(vs.every((v) => v.ok) ? '**met**' : `**not met** (${vs.flatMap((v, i) => v.why.map((w) => `${cases[i].short}: ${w}`)).join('; ')})`);
     push(`| ${cells.join(' | ')} |`);
   }
   push('');

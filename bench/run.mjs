@@ -340,7 +340,7 @@ async function noisy(sc) {
     const id = `fair-${Object.entries(fairness).map(([k, v]) => `${k}-${v}`).join('-')}`;
     N.configs.push({ id, label: `fair scheduling ${JSON.stringify(fairness).replace(/"/g, '')}`, config: { fairness } });
   }
-  const out = { repeat, target: N.target, floodPolicy: BACKGROUND_POLICY, configs: {} };
+  const out = { repeat, target: N.target, busyRate: N.busyRate, floodPolicy: BACKGROUND_POLICY, configs: {} };
   for (const cfg of N.configs) {
     out.configs[cfg.id] = { label: cfg.label, config: cfg.config, cases: {} };
     for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, runs: [] };

@@ -3,6 +3,8 @@
 
 export const SWEEP_RATES = [5_000, 10_000, 20_000, 40_000, 80_000];
 export const SWEEP_P99_LIMIT_US = 10_000;
+/** Tenant A's fixed rate in the noisy-neighbour scenario's busy (not flooding) case, msg/s. */
+export const BUSY_RATE = 200_000;
 
 export function scenarios(quick) {
   const d = (full, q) => String(quick ? q : full);
@@ -81,6 +83,9 @@ export function scenarios(quick) {
           // CPU 1's share (A's generator and its sockets' kernel work), none of it the broker's.
           { id: 'alone-flood-elsewhere', label: 'control: B alone, A floods QoS 0 into a background Mosquitto on CPU 1', floodElsewhere: floodArgs(0), configs: ['fair'] },
           { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
+          // A busy neighbour short of a flood: A publishes QoS 0 at a fixed rate that keeps the broker
+          // about 85% busy (a fixed rate comes in small reads, dearer per message than a flood's).
+          { id: 'busy-qos0', label: `B + A publishing QoS 0 at a fixed ${BUSY_RATE.toLocaleString('en-US')} msg/s`, flood: floodArgs(0, BUSY_RATE) },
           { id: 'flood-qos1', label: 'B + A flooding QoS 1', flood: floodArgs(1) },
         ],
         configs: [
@@ -90,12 +95,13 @@ export function scenarios(quick) {
         // The flood generator shares CPU 1 with B's: it runs as a background load (SCHED_IDLE) with one
         // thread, so B's generator (a few % of a core) runs at once whenever it has work.
         target: { p99Ratio: 2 },
+        busyRate: BUSY_RATE,
       },
     },
   ];
 
-  /** Tenant A: 100 publishers on their own topics to 2 wildcard subscribers, unlimited; stopped by SIGINT after B's run. */
-  function floodArgs(qos) {
-    return ['-u', 'tenantA/a', '-P', '100', '-S', '2', '--topics', 'own', '--filter', 'wildcard', '-q', String(qos), '-r', '0', '-d', '600', '--warmup', d(2, 1), '--drain', '5', '--workers', '1', '-v'];
+  /** Tenant A: 100 publishers on their own topics to 2 wildcard subscribers, unlimited (or at `rate`); stopped by SIGINT after B's run. */
+  function floodArgs(qos, rate = 0) {
+    return ['-u', 'tenantA/a', '-P', '100', '-S', '2', '--topics', 'own', '--filter', 'wildcard', '-q', String(qos), '-r', String(rate), '-d', '600', '--warmup', d(2, 1), '--drain', '5', '--workers', '1', '-v'];
   }
 }
