@@ -58,10 +58,11 @@ function cpus(prefix: string[]): number {
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 describe('bin/ratatosk', () => {
-  test('execs Node.js with a 2 MB young generation; single-threaded GC only on one CPU', async () => {
+  test('execs Node.js with a 2 MB young generation, a 32 MB initial old generation; single-threaded GC only on one CPU', async () => {
     const { args, exitCode } = await launch([], {});
     assert.match(args[0]!, /node$/, `the process is Node.js itself: ${args.join(' ')}`);
     assert.ok(args.includes('--max-semi-space-size=2'), args.join(' '));
+    assert.ok(args.includes('--initial-old-space-size=32'), args.join(' '));
     assert.equal(args.includes('--single-threaded-gc'), cpus([]) === 1, args.join(' '));
     assert.ok(args.some((a) => a.endsWith('dist/src/main.js')), args.join(' '));
     assert.equal(exitCode, 0, 'SIGTERM reached the broker, which shut down cleanly');
@@ -78,6 +79,7 @@ describe('bin/ratatosk', () => {
     const { args } = await launch([], { RATATOSK_NODE_FLAGS: '--max-old-space-size=512' });
     assert.ok(args.includes('--max-old-space-size=512'), args.join(' '));
     assert.ok(!args.includes('--max-semi-space-size=2'), args.join(' '));
+    assert.ok(!args.includes('--initial-old-space-size=32'), args.join(' '));
     const blank = await launch([], { RATATOSK_NODE_FLAGS: '' });
     assert.deepEqual(blank.args.filter((a) => a.startsWith('--') && !a.startsWith('--mqtt') && !a.startsWith('--ws') && !a.startsWith('--storage') && !a.startsWith('--log')), []);
   });
