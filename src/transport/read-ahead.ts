@@ -13,7 +13,17 @@
  *
  * With a high-water mark of one byte a paused socket reads at most one chunk more and then stops
  * (Node's own readStop); the rest stays in the kernel as TCP backpressure. A flowing socket is not
- * affected: its chunks are handed out as they come and never buffered.
+ * affected: its chunks are handed out as they come and never buffered (measured: no readStop or
+ * readStart calls, the same throughput).
+ *
+ * Limits that remain:
+ * - TLS: one read of the TCP socket is decrypted whole, so a TLS socket paused in the middle of a
+ *   burst still buffers every record that read brought (up to 64 KiB, often one record per MQTT
+ *   packet); it stops after that read instead of going on to 16 KiB and beyond.
+ * - A paused socket no longer reads, so a peer's reset is noticed when the pause ends (or the broker
+ *   writes): every pause has a bound of its own, so this only delays noticing a dead client.
+ * - `read(n)` with n above the mark raises it again (Node grows the mark to fit); nothing here reads
+ *   a socket that way (`ws` does once, on a socket that is closing).
  */
 import type { Readable } from 'node:stream';
 

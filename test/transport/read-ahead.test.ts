@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
+import { PrependedStream } from '../../src/transport/prepended-stream';
 import { limitReadAhead } from '../../src/transport/read-ahead';
 import { startBroker, type TestBroker } from '../helpers/broker';
 import { connectionOf, connectVia, endClient, portOf, SERVER_PEM, sleep, T, TRANSPORTS, uid, until, type TransportKind } from './util';
@@ -18,11 +19,16 @@ import { connectionOf, connectVia, endClient, portOf, SERVER_PEM, sleep, T, TRAN
 /** Node's default readable high-water mark of a socket (what a paused socket buffers without the limit). */
 const NODE_DEFAULT = 16 * 1024;
 
+/** How the server side reads the accepted socket: the socket itself, or a stream over it. */
+type Reader = (s: Socket) => Readable;
+
 /**
- * A server socket paused after its first chunk while the client writes 100-byte pieces (5 per
- * millisecond) for `ms`: what it buffered, what it read while paused, and (resumed) every byte.
+ * A server socket (or a stream over it) paused after its first chunk while the client writes
+ * 100-byte pieces, 5 at a time, until 64 KiB are out and at least `ms` have passed: what the socket
+ * and the reader buffered, what the socket read from the kernel in the second half of the pause,
+ * and (resumed) every byte.
  */
-async function pausedWhileSending(limited: boolean, ms: number): Promise<{ buffered: number; readWhilePaused: number; received: Buffer; sent: Buffer }> {
+async function pausedWhileSending(reader: Reader, ms: number): Promise<{ socketBuffered: number; readerBuffered: number; readWhilePaused: number; received: Buffer; sent: Buffer }> {
   const chunks: Buffer[] = [];
   let server!: net.Server;
   const accepted = new Promise<Socket>((resolve) => {
@@ -31,58 +37,80 @@ async function pausedWhileSending(limited: boolean, ms: number): Promise<{ buffe
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as net.AddressInfo;
   const client = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  const s = await accepted;
-  if (limited) assert.equal(limitReadAhead(s), true, 'limitReadAhead found no readable state');
-  const first = new Promise<void>((resolve) => {
-    s.on('data', (c: Buffer) => {
-      chunks.push(c);
-      if (chunks.length === 1) {
-        s.pause();
-        resolve();
-      }
+  let timer: NodeJS.Timeout | undefined;
+  let s: Socket | undefined;
+  try {
+    s = await accepted;
+    const r = reader(s);
+    const first = new Promise<void>((resolve) => {
+      r.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (chunks.length === 1) {
+          r.pause();
+          resolve();
+        }
+      });
     });
-  });
-  const sent: Buffer[] = [];
-  let n = 0;
-  const piece = (): Buffer => {
-    const b = Buffer.alloc(100, n % 251);
-    b.writeUInt32BE(n++, 0);
-    sent.push(b);
-    return b;
-  };
-  client.write(piece());
-  await first;
-  const timer = setInterval(() => {
-    for (let i = 0; i < 5; i++) client.write(piece());
-  }, 1);
-  await sleep(ms / 2);
-  const readAtHalf = s.bytesRead;
-  await sleep(ms / 2);
-  clearInterval(timer);
-  const buffered = s.readableLength;
-  const readWhilePaused = s.bytesRead - readAtHalf;
-  const total = sent.reduce((a, b) => a + b.length, 0);
-  s.resume();
-  await until(() => chunks.reduce((a, b) => a + b.length, 0) >= total, () => `received ${chunks.reduce((a, b) => a + b.length, 0)} of ${total} bytes`, 10_000);
-  client.destroy();
-  s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
-  return { buffered, readWhilePaused, received: Buffer.concat(chunks), sent: Buffer.concat(sent) };
+    const sent: Buffer[] = [];
+    let bytes = 0;
+    const piece = (): Buffer => {
+      const b = Buffer.alloc(100, sent.length % 251);
+      b.writeUInt32BE(sent.length, 0);
+      sent.push(b);
+      bytes += b.length;
+      return b;
+    };
+    client.write(piece());
+    await first;
+    const started = Date.now();
+    timer = setInterval(() => {
+      if (bytes < 4 * NODE_DEFAULT) for (let i = 0; i < 5; i++) client.write(piece());
+    }, 1);
+    await until(() => bytes >= 4 * NODE_DEFAULT && Date.now() - started >= ms / 2, () => `the client wrote only ${bytes} bytes`, 10_000);
+    const readAtHalf = s.bytesRead;
+    await sleep(ms / 2);
+    clearInterval(timer);
+    const socketBuffered = s.readableLength;
+    const readerBuffered = r === s ? socketBuffered : r.readableLength;
+    const readWhilePaused = s.bytesRead - readAtHalf;
+    r.resume();
+    const got = (): number => chunks.reduce((a, b) => a + b.length, 0);
+    await until(() => got() >= bytes, () => `received ${got()} of ${bytes} bytes`, 10_000);
+    return { socketBuffered, readerBuffered, readWhilePaused, received: Buffer.concat(chunks), sent: Buffer.concat(sent) };
+  } finally {
+    if (timer) clearInterval(timer);
+    client.destroy();
+    s?.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 }
+
+const asIs: Reader = (s) => s;
+const limited: Reader = (s) => {
+  assert.equal(limitReadAhead(s), true, 'limitReadAhead found no readable state');
+  return s;
+};
 
 describe('a paused socket', () => {
   test("without the limit (Node's default) it goes on reading until about 16 KiB are buffered", T, async () => {
     // The control: shows what the limit is for, and fails if Node stops reading ahead by itself.
-    const r = await pausedWhileSending(false, 300);
-    assert.ok(r.buffered >= NODE_DEFAULT, `buffered only ${r.buffered} bytes while paused`);
+    const r = await pausedWhileSending(asIs, 300);
+    assert.ok(r.socketBuffered >= NODE_DEFAULT, `buffered only ${r.socketBuffered} bytes while paused`);
     assert.ok(r.received.equals(r.sent), 'bytes lost or reordered');
   });
 
   test('with the limit it reads at most one chunk more, stops, and delivers every byte in order once resumed', T, async () => {
-    const r = await pausedWhileSending(true, 300);
-    assert.ok(r.buffered < 4096, `buffered ${r.buffered} bytes while paused (one chunk of a few 100-byte writes expected)`);
+    const r = await pausedWhileSending(limited, 300);
+    assert.ok(r.socketBuffered < 4096, `buffered ${r.socketBuffered} bytes while paused (one chunk of a few 100-byte writes expected)`);
     assert.equal(r.readWhilePaused, 0, 'went on reading from the kernel while paused');
-    assert.ok(r.sent.length > 100_000, `the client sent only ${r.sent.length} bytes`);
+    assert.ok(r.received.equals(r.sent), 'bytes lost or reordered');
+  });
+
+  test('behind a PROXY header (the stream that hands TLS what came with the header) neither it nor its socket reads ahead', T, async () => {
+    const r = await pausedWhileSending((s) => new PrependedStream(s, Buffer.alloc(0)), 300);
+    assert.ok(r.socketBuffered < 4096, `the socket buffered ${r.socketBuffered} bytes while paused`);
+    assert.ok(r.readerBuffered < 4096, `the stream buffered ${r.readerBuffered} bytes while paused`);
+    assert.equal(r.readWhilePaused, 0, 'went on reading from the kernel while paused');
     assert.ok(r.received.equals(r.sent), 'bytes lost or reordered');
   });
 });
@@ -140,19 +168,32 @@ describe('broker connections', () => {
       const stream = pausedStream(id);
       const conn = connectionOf(tb, id)!;
       // Stops reading for a while (TCP backpressure), as a rate limit, fair scheduling or a slow subscriber would.
-      conn.throttle(600);
+      conn.throttle(2000);
+      const throttled = Date.now();
       let sent = 0;
+      let bytes = 0;
       const timer = setInterval(() => {
+        if (bytes >= 4 * 16 * 1024) return;
         for (let i = 0; i < 5; i++) {
           const p = Buffer.alloc(100);
           p.writeUInt32BE(sent++, 0);
+          bytes += p.length;
           pub.publish(topic, p, { qos: 0 });
         }
       }, 1);
-      await sleep(400);
-      const buffered = stream.readableLength;
-      clearInterval(timer);
-      assert.ok(sent > 500, `the client published only ${sent} messages`);
+      let buffered: number;
+      let readWhilePaused: number;
+      try {
+        await until(() => bytes >= 4 * 16 * 1024 && Date.now() - throttled >= 300, () => `the client published only ${sent} messages`, 5000);
+        const readBefore = (stream as Socket).bytesRead;
+        await sleep(200);
+        assert.equal(stream.readableFlowing, false, `${kind}: the socket is not paused (measure within the throttle)`);
+        buffered = stream.readableLength;
+        readWhilePaused = (stream as Socket).bytesRead - readBefore;
+      } finally {
+        clearInterval(timer);
+      }
+      assert.equal(readWhilePaused, 0, `${kind}: the paused socket went on reading from the kernel`);
       assert.ok(buffered < 4096, `${kind}: ${buffered} bytes buffered in the paused socket (one chunk expected)`);
       await until(() => got === sent, () => `${kind}: ${got} of ${sent} messages arrived`, 10_000);
       assert.ok(inOrder, `${kind}: messages out of order`);
