@@ -2,7 +2,7 @@
  * The batched writer (src/transport/socket-writer.ts): what one turn queued reaches the sink at its
  * end, every byte once and in order; a lone buffer goes as it is; many small ones are copied into
  * chunks of at most 64 KB; large ones (shared payloads) are never copied; `append` returns where its
- * copy is, so it can be patched; full-size chunks are reused once the sink has written them, and
+ * copy is, so it can be patched; chunks of 4 KB and more are reused once the sink has written them, and
  * never while it may still read them.
  */
 import { describe, test } from 'node:test';
@@ -150,6 +150,26 @@ describe('BatchedWriter', () => {
     const spare = spareChunkCount();
     sink.complete(new Error('EPIPE'));
     assert.equal(spareChunkCount(), spare, 'a failed write gives nothing back');
+  });
+
+  test('chunks smaller than 64 KB are reused too, once written: a steady flow allocates no new ones', async () => {
+    const sink = new RecordingSink();
+    const w = new TestWriter(sink);
+    // About 10 KB a turn: after the first turn every turn starts with a 16 KB chunk.
+    const turn = async (): Promise<void> => {
+      for (let i = 0; i < 100; i++) w.write(filled(100, i));
+      await nextTurn();
+      sink.complete();
+    };
+    await turn();
+    await turn();
+    const chunksOf = (from: number): Set<ArrayBufferLike> => new Set(sink.held.slice(from).filter((b) => b.buffer.byteLength === 16 * 1024).map((b) => b.buffer));
+    const before = sink.held.length;
+    for (let i = 0; i < 20; i++) await turn();
+    const used = chunksOf(before);
+    assert.ok(used.size >= 1, 'no 16 KB chunk was used');
+    assert.ok(used.size <= 2, `20 turns of the same size used ${used.size} different 16 KB chunks`);
+    assert.deepEqual(Buffer.concat(sink.writes.slice(before)), Buffer.concat(Array.from({ length: 20 }, () => Array.from({ length: 100 }, (_, i) => filled(100, i))).flat()));
   });
 
   test('a sink that cannot cork (WebSocket) gets one write per turn', async () => {
