@@ -13,8 +13,9 @@
  * written them, so that a fast flow does not allocate memory outside the heap at its own rate: a
  * chunk held by a congested socket outlives young collections, and V8 counts such memory towards
  * its next full collection (measured under a QoS 0 flood before chunks below 64 KB were reused: up
- * to 59 MB of dead 8-32 KB chunks waiting for each full collection, one every ~300 ms). `append` copies into the current
- * chunk and says where, so a caller can patch its copy (a packet id) without a buffer of its own.
+ * to 59 MB of dead 8-32 KB chunks waiting for each full collection, one every ~300 ms). `append`
+ * copies into the current chunk and says where, so a caller can patch its copy (a packet id)
+ * without a buffer of its own.
  *
  * Transports extend this class (one object per connection, not two); an idle connection holds no
  * output at all.
@@ -40,7 +41,7 @@ export const OWN_WRITE_SIZE = 16 * 1024;
 
 /** The smallest chunk that is reused (smaller ones come from Node's shared pool). */
 const MIN_REUSED = 4 * 1024;
-const LOG2_MIN_REUSED = 12;
+const LOG2_MIN_REUSED = 31 - Math.clz32(MIN_REUSED);
 /**
  * Chunks the sockets have finished with, ready to be filled again: one list per size (4, 8, 16,
  * 32 and 64 KB), each kept to at most `SPARE_BYTES[size]` (9 MB in all); more are left to the

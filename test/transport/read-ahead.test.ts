@@ -173,7 +173,7 @@ describe('broker connections', () => {
       let sent = 0;
       let bytes = 0;
       const timer = setInterval(() => {
-        if (bytes >= 4 * 16 * 1024) return;
+        if (bytes >= 4 * NODE_DEFAULT) return;
         for (let i = 0; i < 5; i++) {
           const p = Buffer.alloc(100);
           p.writeUInt32BE(sent++, 0);
@@ -184,7 +184,7 @@ describe('broker connections', () => {
       let buffered: number;
       let readWhilePaused: number;
       try {
-        await until(() => bytes >= 4 * 16 * 1024 && Date.now() - throttled >= 300, () => `the client published only ${sent} messages`, 5000);
+        await until(() => bytes >= 4 * NODE_DEFAULT && Date.now() - throttled >= 300, () => `the client published only ${sent} messages`, 5000);
         const readBefore = (stream as Socket).bytesRead;
         await sleep(200);
         assert.equal(stream.readableFlowing, false, `${kind}: the socket is not paused (measure within the throttle)`);
