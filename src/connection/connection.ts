@@ -84,6 +84,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   private inputGate: InputGate | undefined = undefined;
   /** Chunks fair scheduling holds for a later turn (see FairScheduler). */
   fairChunks: Buffer[] | undefined = undefined;
+  /** Whether fair scheduling keeps it paused in its tenant's line of connections waiting to read. */
+  waitingToRead = false;
   /** Input left undecoded while the connection was paused, fair scheduling off (see input-flow.ts). */
   pendingInput: Buffer | undefined = undefined;
   /** A decode error met while earlier packets were still held: reported once they are handled. */
@@ -211,6 +213,11 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   get inputBlocked(): boolean {
     return this.inputGate !== undefined && this.inputGate.blockedBeyondFairness;
+  }
+
+  /** Whether deliveries to it are queued or in flight: its acknowledgements are what they wait for. */
+  get awaitsAcks(): boolean {
+    return this.session !== undefined && this.session.pendingCount > 0;
   }
 
   get closed(): boolean {

@@ -35,6 +35,21 @@ const RECENT_MS = 500;
  */
 const MIN_SLICE_BYTES = 16 * 1024;
 
+/**
+ * Input a sliced tenant may have held (bytes) before its other connections stop reading: they wait,
+ * paused, in line (their input stays in the kernel) and read again a few at a time once less is
+ * held. Otherwise every connection of a paused tenant reads a chunk and holds it for a whole round
+ * of all of them: memory that grows with the number of connections (up to a 64 KiB read each),
+ * held long enough to reach the old generation, where only a full collection frees it.
+ */
+export const HELD_BYTES = 256 * 1024;
+
+/** The most a socket read brings (Node.js reads up to 64 KiB at a time). */
+const MAX_READ = 64 * 1024;
+
+/** Connections let read from the line at a time by a tenant with room in its turn (twice as many each such turn). */
+export const LINE_STEP = 4;
+
 /** Part of the loop's capacity below which a tenant counts as light (its writes go out at once). */
 const LIGHT_SHARE = 0.1;
 
@@ -44,12 +59,19 @@ export interface Pausable {
   resumeFromFairness(): void;
   /** Chunks the scheduler holds for this connection, oldest first (undefined when none). */
   fairChunks: Buffer[] | undefined;
+  /** Whether it is paused in its tenant's line of connections waiting to read (`fairWaiting`). */
+  waitingToRead: boolean;
   /**
    * Whether something other than fair scheduling keeps the connection from reading (a subscriber
    * it feeds fell behind, a rate limit, a pending decision): its held chunks wait too. The
    * connection calls `FairScheduler.unblocked` when that ends.
    */
   readonly inputBlocked: boolean;
+  /**
+   * Whether deliveries to it are queued or in flight: it never waits in line, since its
+   * acknowledgements are what they (and the publishers behind them) wait for.
+   */
+  readonly awaitsAcks: boolean;
   readonly closed: boolean;
   /** Handles a chunk the scheduler held. */
   consumeHeld(chunk: Buffer): void;
@@ -73,6 +95,16 @@ export interface FairTenant {
   fairLight: boolean;
   /** Its connections with held chunks, in the order they are served (created when first needed). */
   fairHeld: Deque<Pausable> | undefined;
+  /** Bytes held for its connections. */
+  fairHeldBytes: number;
+  /** Its connections paused until less is held (see HELD_BYTES), in the order they read again. */
+  fairWaiting: Deque<Pausable> | undefined;
+  /** Waiting connections to resume at the end of a turn in which it had room (doubles each such turn). */
+  fairAdmit: number;
+  /** Connections it let read from the line in this interval (they keep their turn when the others are sent to wait). */
+  fairReading: Pausable[] | undefined;
+  /** Whether its reading connections were sent to wait in this interval (a walk over all of them: once at most). */
+  fairSwept: boolean;
   readonly connections: Set<Pausable>;
   readonly settings: { fairnessWeight: number };
 }
@@ -108,6 +140,8 @@ export class FairScheduler {
   private turnMsLimit = Infinity;
   /** Slices apply until then after the loop was last seen busy. */
   private sliceUntil = 0;
+  /** Tenants with connections kept paused in `fairWaiting`. */
+  private readonly waitingTenants = new Set<FairTenant>();
   /** Tenants marked light in the last interval. */
   private light: FairTenant[] = [];
   /** Paused in this turn (resumed two turns on), and paused in the last one (resumed next turn). */
@@ -134,7 +168,8 @@ export class FairScheduler {
     this.limited = [];
     for (const t of this.light) t.fairLight = false;
     this.light = [];
-    const tenants = new Set([...this.seen, ...this.turnPausedTenants, ...this.resumingTenants]);
+    const tenants = new Set([...this.seen, ...this.turnPausedTenants, ...this.resumingTenants, ...this.waitingTenants]);
+    this.waitingTenants.clear();
     this.turnPausedTenants = [];
     this.resumingTenants = [];
     for (const t of tenants) {
@@ -145,9 +180,11 @@ export class FairScheduler {
         t.fairPaused = false;
         for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
       }
+      this.resumeWaiting(t, Infinity);
       // Held chunks are handled now, blocked or not: nothing read is ever dropped.
       const conns = t.fairHeld;
       t.fairHeld = undefined;
+      t.fairHeldBytes = 0;
       if (conns !== undefined) for (const conn of conns) {
         const chunks = conn.fairChunks ?? [];
         conn.fairChunks = undefined;
@@ -187,6 +224,7 @@ export class FairScheduler {
     if (conn.fairChunks !== undefined) {
       // Behind chunks of the same connection already held: keeps their order.
       conn.fairChunks.push(chunk);
+      tenant.fairHeldBytes += chunk.length;
       return undefined;
     }
     if (tenant.fairLight) {
@@ -213,15 +251,42 @@ export class FairScheduler {
    * it: handled once the connection is unblocked and its tenant's turn comes.
    */
   holdFirst(tenant: FairTenant, conn: Pausable, rest: Buffer): void {
-    if (conn.fairChunks !== undefined) conn.fairChunks.unshift(rest);
-    else this.hold(tenant, conn, rest);
+    if (conn.fairChunks === undefined) {
+      this.hold(tenant, conn, rest);
+      return;
+    }
+    conn.fairChunks.unshift(rest);
+    tenant.fairHeldBytes += rest.length;
   }
 
-  /** Holds the first chunk of a connection: it stops reading until its chunks are handled. */
+  /**
+   * Holds the first chunk of a connection: it stops reading until its chunks are handled. Once
+   * HELD_BYTES are held for the tenant, its other connections still reading stop too and wait in line.
+   */
   private hold(tenant: FairTenant, conn: Pausable, chunk: Buffer): void {
     conn.fairChunks = [chunk];
     conn.pauseForFairness();
     (tenant.fairHeld ??= new Deque()).push(conn);
+    tenant.fairHeldBytes += chunk.length;
+    tenant.fairAdmit = LINE_STEP;
+    if (tenant.fairHeldBytes < HELD_BYTES || tenant.fairSwept) return;
+    // Every connection still reading (but those just let read from the line: their turn has come)
+    // stops and waits in line. Once an interval: after it, only those let read from the line read.
+    tenant.fairSwept = true;
+    const fromLine = tenant.fairReading;
+    for (const c of tenant.connections) {
+      if (c.fairChunks === undefined && !c.waitingToRead && !c.closed && !c.awaitsAcks && !(fromLine?.includes(c) ?? false)) this.wait(tenant, c);
+    }
+  }
+
+
+
+  /** Pauses a connection in its tenant's line of those waiting to read. */
+  private wait(t: FairTenant, conn: Pausable): void {
+    conn.waitingToRead = true;
+    conn.pauseForFairness();
+    (t.fairWaiting ??= new Deque()).push(conn);
+    this.waitingTenants.add(t);
   }
 
   /** Counts bytes a tenant brings into this interval and this turn; pauses it past its share or slice. */
@@ -270,6 +335,7 @@ export class FairScheduler {
       const conn = conns.shift()!;
       const chunks = conn.fairChunks;
       if (chunks === undefined || conn.closed) {
+        if (chunks !== undefined) for (const c of chunks) t.fairHeldBytes -= c.length;
         conn.fairChunks = undefined;
         continue;
       }
@@ -288,6 +354,7 @@ export class FairScheduler {
       } else {
         chunks.shift();
       }
+      t.fairHeldBytes -= chunk.length;
       this.account(t, chunk.length);
       const started = performance.now();
       conn.consumeHeld(chunk);
@@ -297,10 +364,56 @@ export class FairScheduler {
         conns.push(conn);
       } else {
         conn.fairChunks = undefined;
-        if (!t.fairPaused) conn.resumeFromFairness();
+        if (t.fairPaused) continue;
+        // With a line, or much input held, its next chunk waits in the kernel for its turn.
+        if ((t.fairWaiting !== undefined || t.fairHeldBytes >= HELD_BYTES) && !conn.awaitsAcks) this.wait(t, conn);
+        else conn.resumeFromFairness();
       }
     }
-    if (conns.length === 0) t.fairHeld = undefined;
+    if (conns.length === 0) {
+      t.fairHeld = undefined;
+      t.fairHeldBytes = 0;
+    }
+    // Less is held again: the next connections in line read, as many as may bring what is missing
+    // (one that waited in line has a full read waiting for it).
+    if (!t.fairPaused && t.fairHeldBytes < HELD_BYTES) this.resumeWaiting(t, Math.ceil((HELD_BYTES - t.fairHeldBytes) / MAX_READ));
+  }
+
+  /** Resumes up to `count` connections the tenant has waiting, oldest first. */
+  private resumeWaiting(t: FairTenant, count: number): void {
+    const waiting = t.fairWaiting;
+    if (waiting === undefined) return;
+    while (count > 0 && waiting.length > 0) {
+      const conn = waiting.shift()!;
+      conn.waitingToRead = false;
+      if (conn.closed) continue;
+      conn.resumeFromFairness();
+      (t.fairReading ??= []).push(conn);
+      count--;
+    }
+    if (waiting.length === 0) {
+      t.fairWaiting = undefined;
+      this.waitingTenants.delete(t);
+    }
+  }
+
+  /**
+   * Waiting connections of tenants with room in this turn (not paused, nothing held) read again: a
+   * few, then twice as many each turn the tenant still has room, so that a tenant whose flood ended
+   * is soon read from everywhere without every connection bringing a chunk in the same turn.
+   */
+  private admitWaiting(): boolean {
+    let more = false;
+    for (const t of this.waitingTenants) {
+      if (t.fairPaused) continue;
+      if (!t.turnPaused && t.fairHeldBytes < HELD_BYTES) {
+        const n = Math.max(LINE_STEP, t.fairAdmit);
+        this.resumeWaiting(t, n);
+        t.fairAdmit = 2 * n;
+      }
+      more ||= t.fairWaiting !== undefined;
+    }
+    return more;
   }
 
   /**
@@ -320,7 +433,9 @@ export class FairScheduler {
       t.turnMs = 0;
       if (!t.fairPaused) this.handleHeld(t);
     }
-    if (this.resumingTenants.length > 0) this.scheduleTurnEnd();
+    // (a tenant paused over its share has its line handled when the interval ends, see resume)
+    const waiting = this.admitWaiting();
+    if (this.resumingTenants.length > 0 || waiting) this.scheduleTurnEnd();
   };
 
   /** One interval ends: measure, decide the shares of the next one, resume everyone. */
@@ -369,7 +484,13 @@ export class FairScheduler {
     // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
     if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
     this.slice(active, elu, elapsed, nowMs);
-    for (const t of this.seen) t.fairBytes = 0;
+    // No slices any more: every connection waiting to read reads again.
+    if (this.turnLimit === Infinity) for (const t of this.waitingTenants) this.resumeWaiting(t, Infinity);
+    for (const t of this.seen) {
+      t.fairBytes = 0;
+      t.fairSwept = false;
+      t.fairReading = undefined;
+    }
     this.seen.clear();
   }
 
@@ -422,7 +543,18 @@ export class FairScheduler {
     t.turnMs = 0;
     if (!t.fairPaused) return;
     t.fairPaused = false;
-    for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
+    // Sliced, its connections join the line and read again a few at a time; otherwise all at once.
+    const sliced = this.turnLimit !== Infinity;
+    for (const c of t.connections) {
+      if (c.fairChunks !== undefined || c.waitingToRead) continue;
+      if (sliced && !c.awaitsAcks) this.wait(t, c);
+      else c.resumeFromFairness();
+    }
+    if (!sliced) this.resumeWaiting(t, Infinity);
+    else {
+      t.fairAdmit = LINE_STEP;
+      this.scheduleTurnEnd();
+    }
     // Chunks held while it was over its share: handled at the end of this turn, unless a slice
     // already holds the tenant (then they wait for its turn).
     if (t.fairHeld !== undefined && !t.turnPaused) this.handleSoon(t);

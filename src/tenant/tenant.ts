@@ -39,6 +39,11 @@ export class Tenant implements SessionHost, FairTenant {
   turnPaused = false;
   fairLight = false;
   fairHeld: FairTenant['fairHeld'] = undefined;
+  fairHeldBytes = 0;
+  fairWaiting: FairTenant['fairWaiting'] = undefined;
+  fairAdmit = 0;
+  fairReading: FairTenant['fairReading'] = undefined;
+  fairSwept = false;
 
   constructor(
     readonly id: string,

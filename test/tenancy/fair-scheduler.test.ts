@@ -2,15 +2,19 @@
  * The fair scheduler's turn slices (src/tenant/fair-scheduler.ts), driven directly: a heavy tenant
  * past its slice of a turn has the rest of its chunks held — split where the slice ends — and handled
  * in order two turns later, its connection paused meanwhile; a light tenant is never held and is
- * marked light; nothing is lost or handled twice; stop() hands back whatever is still held.
+ * marked light; nothing is lost or handled twice; stop() hands back whatever is still held. Once
+ * HELD_BYTES are held for a tenant, its other connections wait in line, paused, and read again a few
+ * at a time: what is held stays about HELD_BYTES however many connections flood.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FairScheduler, type FairTenant, type Pausable } from '../../src/tenant/fair-scheduler';
+import { FairScheduler, HELD_BYTES, LINE_STEP, type FairTenant, type Pausable } from '../../src/tenant/fair-scheduler';
 
 class FakeConn implements Pausable {
   fairChunks: Buffer[] | undefined = undefined;
+  waitingToRead = false;
   inputBlocked = false;
+  awaitsAcks = false;
   closed = false;
   paused = false;
   pauses = 0;
@@ -46,6 +50,11 @@ function tenant(id: string, conns: FakeConn[]): FairTenant {
     turnPaused: false,
     fairLight: false,
     fairHeld: undefined,
+    fairHeldBytes: 0,
+    fairWaiting: undefined,
+    fairAdmit: 0,
+    fairReading: undefined,
+    fairSwept: false,
     connections: new Set(conns),
     settings: { fairnessWeight: 1 },
   };
@@ -242,5 +251,182 @@ describe('fair scheduler: turn slices', () => {
     assert.equal(a.turnPaused, false);
     assert.equal(b.fairLight, false);
     s.stop();
+  });
+});
+
+/** A connection of a simulated client that has `total` bytes to send, `chunk` at a time, read whenever it is not paused. */
+class Sender extends FakeConn {
+  sent = 0;
+  constructor(
+    readonly total: number,
+    readonly chunk: number,
+    readonly start: number,
+  ) {
+    super();
+  }
+  /** What libuv does in a turn for a readable socket that is not paused: read what the client sent. */
+  poll(s: FairScheduler, t: FairTenant): void {
+    if (this.paused || this.sent >= this.total) return;
+    const n = Math.min(this.chunk, this.total - this.sent);
+    this.read(s, t, pattern(n, this.start + this.sent));
+    this.sent += n;
+  }
+  done(): boolean {
+    return this.bytes().equals(pattern(this.total, this.start));
+  }
+}
+
+/** Tenants A (with `senders`) and B on a scheduler that has seen a busy loop with both active. */
+async function loadedWith(senders: Sender[]): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant; b1: FakeConn }> {
+  await new Promise((r) => setTimeout(r, 1));
+  const s = new FairScheduler(OPTIONS);
+  const warm = new FakeConn();
+  const b1 = new FakeConn();
+  const a = tenant('A', [warm, ...senders]);
+  const b = tenant('B', [b1]);
+  s.tick();
+  warm.read(s, a, pattern(200_000));
+  b1.read(s, b, pattern(50));
+  busy(25);
+  s.tick();
+  a.connections.delete(warm);
+  // Only turn slices here: no shares (they would pause A until a next tick that these tests do not run).
+  a.fairAllowance = Infinity;
+  b.fairAllowance = Infinity;
+  return { s, a, b, b1 };
+}
+
+/** Bytes held for these connections. */
+const heldBytes = (conns: FakeConn[]): number => conns.reduce((n, c) => n + (c.fairChunks ?? []).reduce((m, b) => m + b.length, 0), 0);
+
+/** What may be held at most: HELD_BYTES, and a 64 KiB read of each connection let read since. */
+const HELD_BOUND = HELD_BYTES + 2 * LINE_STEP * 65_536;
+
+describe('fair scheduler: the line of connections waiting to read', () => {
+  test('once HELD_BYTES are held the other connections wait in line, paused; every byte arrives, in order, and what is held stays bounded', async () => {
+    const senders = Array.from({ length: 24 }, (_, i) => new Sender(400_000, 65_536, i * 7));
+    const { s, a, b, b1 } = await loadedWith(senders);
+    // One turn in which every socket is readable: the slice runs out and chunks are held ...
+    for (const c of senders) c.poll(s, a);
+    const held = heldBytes(senders);
+    assert.ok(held >= HELD_BYTES && held < HELD_BYTES + 65_536, `reads stop once ${HELD_BYTES} bytes are held (${held})`);
+    assert.equal(a.fairHeldBytes, held, 'the tenant counts what is held');
+    const waiting = senders.filter((c) => c.waitingToRead);
+    assert.ok(waiting.length >= senders.length - 6, `the rest wait in line (${waiting.length} of ${senders.length})`);
+    for (const c of waiting) {
+      assert.equal(c.paused, true, 'a connection in line is paused (its input stays in the kernel)');
+      assert.equal(c.fairChunks, undefined);
+      assert.equal(c.sent, 0, 'it read nothing');
+    }
+    assert.equal(a.fairWaiting?.length, waiting.length);
+    let maxHeld = 0;
+    for (let turns = 0; turns < 20_000 && !senders.every((c) => c.done()); turns++) {
+      for (const c of senders) c.poll(s, a);
+      b1.read(s, b, pattern(20));
+      maxHeld = Math.max(maxHeld, heldBytes(senders));
+      assert.equal(a.fairHeldBytes, heldBytes(senders), 'the count of held bytes does not drift');
+      await nextTurn();
+    }
+    for (const [i, c] of senders.entries()) assert.ok(c.done(), `connection ${i} got ${c.bytes().length} of ${c.total} bytes (or out of order)`);
+    assert.ok(maxHeld <= HELD_BOUND, `at most ${HELD_BOUND} bytes held at once (saw ${maxHeld}; 24 connections could hold ${24 * 65_536})`);
+    assert.equal(b1.paused, false, 'B never waits in line');
+    // The flood is over: the line empties and every connection reads again.
+    for (let i = 0; i < 20 && a.fairWaiting !== undefined; i++) await nextTurn();
+    assert.equal(a.fairWaiting, undefined);
+    for (const c of senders) {
+      assert.equal(c.paused, false);
+      assert.equal(c.waitingToRead, false);
+    }
+    assert.equal(a.fairHeldBytes, 0);
+    s.stop();
+  });
+
+  test('the line is served oldest first: no connection waits while later ones read again and again', async () => {
+    const senders = Array.from({ length: 12 }, (_, i) => new Sender(10_000_000, 65_536, i));
+    const { s, a } = await loadedWith(senders);
+    const reads = senders.map(() => 0);
+    const poll = (): void => {
+      for (const [i, c] of senders.entries()) {
+        const before = c.sent;
+        c.poll(s, a);
+        if (c.sent > before) reads[i]!++;
+      }
+    };
+    for (let turn = 0; turn < 600; turn++) {
+      poll();
+      await nextTurn();
+    }
+    assert.ok(a.fairWaiting !== undefined, 'a line formed');
+    const least = Math.min(...reads);
+    const most = Math.max(...reads);
+    assert.ok(least > 0, `every connection read (reads per connection: ${reads.join(' ')})`);
+    assert.ok(most <= 2 * least + 2, `reads are shared evenly (${reads.join(' ')})`);
+    s.stop();
+  });
+
+  test('a connection whose deliveries await acknowledgements never waits in line', async () => {
+    const senders = Array.from({ length: 12 }, (_, i) => new Sender(1_000_000, 65_536, i));
+    const subscriber = new Sender(1_000_000, 100, 0);
+    subscriber.awaitsAcks = true; // its PUBACKs are what deliveries to it wait for
+    const { s, a } = await loadedWith([...senders, subscriber]);
+    for (let turn = 0; turn < 200; turn++) {
+      for (const c of senders) c.poll(s, a);
+      subscriber.poll(s, a);
+      assert.equal(subscriber.waitingToRead, false, `turn ${turn}: the subscriber is in line`);
+      await nextTurn();
+    }
+    assert.ok(a.fairWaiting !== undefined, 'the others did form a line');
+    const most = Math.max(...senders.map((c) => c.sent / c.chunk));
+    assert.ok(subscriber.sent / subscriber.chunk >= most, `the subscriber read ${subscriber.sent / subscriber.chunk} times, a flooding connection up to ${most}`);
+    s.stop();
+  });
+
+  test('once less is held, the line empties a few connections at a time, more each turn, until all read again', async () => {
+    // Five connections flood and fill HELD_BYTES; 36 more have a little each to send.
+    const big = Array.from({ length: 5 }, (_, i) => new Sender(65_536, 65_536, i));
+    const small = Array.from({ length: 36 }, (_, i) => new Sender(200, 200, i));
+    const senders = [...big, ...small];
+    const { s, a } = await loadedWith(senders);
+    for (const c of senders) c.poll(s, a);
+    assert.equal(a.fairWaiting?.length, 36, 'the small senders wait in line behind the held chunks');
+    const reading: number[] = [];
+    for (let i = 0; i < 200 && !senders.every((c) => c.done() && !c.paused); i++) {
+      await nextTurn();
+      for (const c of senders) c.poll(s, a);
+      reading.push(senders.filter((c) => !c.paused).length);
+    }
+    assert.equal(a.fairWaiting, undefined, `the line emptied (connections reading, turn by turn: ${reading.join(' ')})`);
+    const steps = reading.filter((n, i) => n > 0 && (i === 0 || n !== reading[i - 1]));
+    assert.ok(steps.length >= 3, `taken back in several growing steps, not all at once (${reading.join(' ')})`);
+    for (const c of senders) {
+      assert.ok(c.done(), 'every byte arrived');
+      assert.equal(c.paused, false);
+    }
+    assert.equal(a.fairHeldBytes, 0);
+    s.stop();
+  });
+
+  test('stop() and the end of slicing let every waiting connection read again', async () => {
+    for (const end of ['stop', 'idle'] as const) {
+      const senders = Array.from({ length: 10 }, (_, i) => new Sender(200_000, 65_536, i));
+      const { s, a } = await loadedWith(senders);
+      for (const c of senders) c.poll(s, a);
+      assert.ok((a.fairWaiting?.length ?? 0) > 0);
+      const waiting = senders.filter((c) => c.waitingToRead);
+      if (end === 'stop') {
+        s.stop();
+      } else {
+        // Slices stay on for half a second after the loop was last busy; then a tick ends them.
+        a.turnPaused = true; // (as if in the middle of its turns: only the end of slicing lets the line go)
+        await new Promise((r) => setTimeout(r, 550));
+        s.tick();
+      }
+      for (const c of waiting) {
+        assert.equal(c.paused, false, `${end}: a connection that waited reads again`);
+        assert.equal(c.waitingToRead, false);
+      }
+      assert.equal(a.fairWaiting, undefined, end);
+      s.stop();
+    }
   });
 });

@@ -10,12 +10,16 @@
  *
  * Asserted: B loses nothing, A is paused (broker.fairness.pauses moves, A's fairPaused goes true), B is
  * never paused, and B's p99 latency stays under a generous bound. B's p50/p99 with and without the
- * flood are logged.
+ * flood are logged. What the broker holds of A's input stays about HELD_BYTES (at most twice that,
+ * sampled every 2 ms) however many connections A floods from, and every one of A's connections is
+ * read from during the run: the others wait in line, their input in the kernel, none left behind.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { HELD_BYTES } from '../../src/tenant/fair-scheduler';
+import type { Connection } from '../../src/connection/connection';
 import type { Tenant } from '../../src/tenant/tenant';
 import type { LatencyRun } from './fixtures/latency-worker';
 import { ALICE, BOB, Harness, eventually, percentile, sleep, withTimeout } from './util';
@@ -55,6 +59,37 @@ function trapPauses(t: Tenant): { count: number; restore: () => void } {
   return rec;
 }
 
+/** Samples how many of a tenant's connections hold input, and counts the bytes each one reads. */
+function watchInput(t: Tenant): { maxHolding: number; maxHeldBytes: number; samples: number; readBytes: () => number[]; stop: () => void } {
+  const conns = [...t.connections] as Connection[];
+  const bytes = conns.map(() => 0);
+  conns.forEach((c, i) => {
+    const onData = c.onData.bind(c);
+    c.onData = (chunk: Buffer): void => {
+      bytes[i]! += chunk.length;
+      onData(chunk);
+    };
+  });
+  const rec = { maxHolding: 0, maxHeldBytes: 0, samples: 0, readBytes: () => bytes.slice(), stop: (): void => undefined };
+  const timer = setInterval(() => {
+    let holding = 0;
+    let held = 0;
+    for (const c of conns) {
+      if (c.fairChunks === undefined) continue;
+      holding++;
+      for (const chunk of c.fairChunks) held += chunk.length;
+    }
+    rec.samples++;
+    rec.maxHolding = Math.max(rec.maxHolding, holding);
+    rec.maxHeldBytes = Math.max(rec.maxHeldBytes, held);
+  }, 2);
+  rec.stop = (): void => {
+    clearInterval(timer);
+    for (const c of conns) delete (c as Partial<Connection>).onData;
+  };
+  return rec;
+}
+
 function describeRun(r: LatencyRun): string {
   const l = r.latencies;
   return `sent ${r.sent}, received ${r.received}, p50 ${percentile(l, 50).toFixed(1)} ms, p99 ${percentile(l, 99).toFixed(1)} ms, max ${(l.at(-1) ?? NaN).toFixed(1)} ms`;
@@ -67,6 +102,7 @@ describe('fairness', () => {
     const b = new Worker(join(__dirname, 'fixtures', 'latency-worker.js'), { workerData: { port: h.port, username: BOB, topic: 'fair/b' } });
     let flood: Worker | undefined;
     const traps: { count: number; restore: () => void }[] = [];
+    let input: ReturnType<typeof watchInput> | undefined;
     try {
       assert.equal(await nextMessage(b), 'ready');
       const quiet = await (b.postMessage({ run: { rate: 200, ms: 1500 } }), nextMessage<LatencyRun>(b));
@@ -84,6 +120,7 @@ describe('fairness', () => {
       const trapB = trapPauses(tenantB);
       traps.push(trapA, trapB);
       await sleep(300); // the flood saturates the loop; the scheduler measures it
+      input = watchInput(tenantA);
       const pausesBefore = fairness.pauses;
       const inA = tenantA.usage.messagesIn;
       const started = performance.now();
@@ -108,9 +145,19 @@ describe('fairness', () => {
       assert.ok(pauses > 0, 'the flooding tenant A was never paused (broker.fairness.pauses did not move)');
       assert.ok(trapA.count > 0, "A's fairPaused never went true");
       assert.equal(trapB.count, 0, 'B was paused although it stayed within its share');
+      input.stop();
+      const read = input.readBytes();
+      console.log(
+        `# A's input held: at most ${input.maxHolding} of 20 connections, ${(input.maxHeldBytes / 1024).toFixed(0)} KiB (${input.samples} samples); ` +
+          `read per connection ${(Math.min(...read) / 1e6).toFixed(2)}-${(Math.max(...read) / 1e6).toFixed(2)} MB`,
+      );
+      assert.ok(input.samples > 100, `too few samples of A's held input (${input.samples})`);
+      assert.ok(input.maxHeldBytes <= 2 * HELD_BYTES, `${input.maxHeldBytes} bytes of A's input held at once`);
+      assert.ok(Math.min(...read) > 0, `one of A's connections was never read from (bytes per connection: ${read.join(' ')})`);
       const p99 = percentile(loaded.latencies, 99);
       assert.ok(p99 < 200, `B's p99 latency under flood is ${p99.toFixed(1)} ms (alone: ${percentile(quiet.latencies, 99).toFixed(1)} ms)`);
     } finally {
+      input?.stop();
       for (const t of traps) t.restore();
       if (flood) {
         flood.postMessage('stop');
@@ -120,6 +167,51 @@ describe('fairness', () => {
       b.postMessage('stop');
       await nextMessage(b, 3000).catch(() => undefined);
       await b.terminate();
+    }
+  });
+});
+
+describe('fairness: a flood from many connections', () => {
+  const many = new Harness();
+  before(() => many.start({ fairness: { enabled: true } }));
+  after(() => many.stop());
+
+  test('with the default settings, what is held of a flood from 80 connections stays about HELD_BYTES, and every connection is read from', { timeout: 60_000 }, async () => {
+    const flood = new Worker(join(__dirname, 'fixtures', 'flood-worker.js'), {
+      workerData: { port: many.port, connections: 80, username: ALICE, topic: 'flood/many', payloadSize: 32 },
+    });
+    let b: Worker | undefined;
+    let input: ReturnType<typeof watchInput> | undefined;
+    try {
+      assert.equal(await nextMessage(flood), 'ready');
+      b = new Worker(join(__dirname, 'fixtures', 'latency-worker.js'), { workerData: { port: many.port, username: BOB, topic: 'fair/many' } });
+      assert.equal(await nextMessage(b), 'ready');
+      const tenantA = many.broker.tenant('tenantA')!;
+      await eventually(() => tenantA.usage.connections === 80, () => 'the flood is not connected');
+      await sleep(300);
+      input = watchInput(tenantA);
+      // B keeps the loop shared by two tenants (slices apply) while the flood goes on.
+      const run = await (b.postMessage({ run: { rate: 200, ms: 2000 } }), nextMessage<LatencyRun>(b));
+      input.stop();
+      const read = input.readBytes();
+      console.log(
+        `# A's input held: at most ${input.maxHolding} of 80 connections, ${(input.maxHeldBytes / 1024).toFixed(0)} KiB (${input.samples} samples); ` +
+          `read per connection ${(Math.min(...read) / 1e6).toFixed(2)}-${(Math.max(...read) / 1e6).toFixed(2)} MB; B: ${describeRun(run)}`,
+      );
+      assert.ok(input.samples > 100, `too few samples of A's held input (${input.samples})`);
+      assert.ok(input.maxHeldBytes <= 2 * HELD_BYTES, `${input.maxHeldBytes} bytes of A's input held at once (80 connections)`);
+      assert.ok(Math.min(...read) > 0, `one of A's connections was never read from (bytes per connection: ${read.join(' ')})`);
+      assert.equal(run.received, run.sent, `B lost ${run.sent - run.received} of ${run.sent} messages`);
+    } finally {
+      input?.stop();
+      flood.postMessage('stop');
+      await nextMessage(flood, 3000).catch(() => undefined);
+      await flood.terminate();
+      if (b) {
+        b.postMessage('stop');
+        await nextMessage(b, 3000).catch(() => undefined);
+        await b.terminate();
+      }
     }
   });
 });
