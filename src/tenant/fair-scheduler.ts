@@ -273,9 +273,9 @@ export class FairScheduler {
     // Every connection still reading (but those just let read from the line: their turn has come)
     // stops and waits in line. Once an interval: after it, only those let read from the line read.
     tenant.fairSwept = true;
-    const fromLine = tenant.fairReading;
+    const fromLine = tenant.fairReading !== undefined ? new Set(tenant.fairReading) : undefined;
     for (const c of tenant.connections) {
-      if (c.fairChunks === undefined && !c.waitingToRead && !c.closed && !c.awaitsAcks && !(fromLine?.includes(c) ?? false)) this.wait(tenant, c);
+      if (c.fairChunks === undefined && !c.waitingToRead && !c.closed && !c.awaitsAcks && fromLine?.has(c) !== true) this.wait(tenant, c);
     }
   }
 
