@@ -136,6 +136,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
     if (this.checkDelivery && !this.authorization.mayReceive(this.identity!, msg.topic)) return 'not-authorized';
+    // Its acknowledgement will be awaited: a connection waiting in fair scheduling's line reads again.
+    if (qos > 0 && this.waitingToRead) this.ctx.fairness?.leaveLine(this);
     const v = this.protocolVersion;
     let bytes: number;
     if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {
@@ -478,6 +480,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     const tenant = this.tenant;
     const session = this.session;
     tenant?.connections.delete(this);
+    if (tenant !== undefined) this.ctx.fairness?.forget(tenant, this);
     if (wasConnected && tenant && session) {
       tenant.usage.connections--;
       if (session.link === this) this.ctx.sessions.closed(session, publishWill);

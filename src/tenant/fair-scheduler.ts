@@ -191,6 +191,7 @@ export class FairScheduler {
         if (!conn.closed) for (const chunk of chunks) conn.consumeHeld(chunk);
         conn.resumeFromFairness();
       }
+      this.resumeWaiting(t, Infinity);
     }
   }
 
@@ -269,7 +270,7 @@ export class FairScheduler {
     (tenant.fairHeld ??= new Deque()).push(conn);
     tenant.fairHeldBytes += chunk.length;
     tenant.fairAdmit = LINE_STEP;
-    if (tenant.fairHeldBytes < HELD_BYTES || tenant.fairSwept) return;
+    if (tenant.fairHeldBytes < HELD_BYTES || tenant.fairSwept || this.turnLimit === Infinity) return;
     // Every connection still reading (but those just let read from the line: their turn has come)
     // stops and waits in line. Once an interval: after it, only those let read from the line read.
     tenant.fairSwept = true;
@@ -385,8 +386,12 @@ export class FairScheduler {
     if (waiting === undefined) return;
     while (count > 0 && waiting.length > 0) {
       const conn = waiting.shift()!;
+      // (one that left the line early, see leaveLine, or closed, is passed over)
+      if (!conn.waitingToRead || conn.closed) {
+        conn.waitingToRead = false;
+        continue;
+      }
       conn.waitingToRead = false;
-      if (conn.closed) continue;
       conn.resumeFromFairness();
       (t.fairReading ??= []).push(conn);
       count--;
@@ -405,15 +410,37 @@ export class FairScheduler {
   private admitWaiting(): boolean {
     let more = false;
     for (const t of this.waitingTenants) {
-      if (t.fairPaused) continue;
-      if (!t.turnPaused && t.fairHeldBytes < HELD_BYTES) {
-        const n = Math.max(LINE_STEP, t.fairAdmit);
-        this.resumeWaiting(t, n);
-        t.fairAdmit = 2 * n;
-      }
+      // A tenant paused in its turns is served when they resume (handleHeld); one over its share when
+      // the interval ends (resume); one whose held input is blocked when it is unblocked, or by tick.
+      if (t.fairPaused || t.turnPaused || t.fairHeldBytes >= HELD_BYTES) continue;
+      const n = Math.max(LINE_STEP, t.fairAdmit);
+      this.resumeWaiting(t, n);
+      t.fairAdmit = 2 * n;
       more ||= t.fairWaiting !== undefined;
     }
     return more;
+  }
+
+  /**
+   * A connection in line is about to wait for acknowledgements of deliveries to it (see
+   * Pausable.awaitsAcks): it leaves the line and reads again (its entry in line is passed over).
+   */
+  leaveLine(conn: Pausable): void {
+    if (!conn.waitingToRead) return;
+    conn.waitingToRead = false;
+    conn.resumeFromFairness();
+  }
+
+  /** A connection closed: what is held for it no longer counts (its entries are passed over). */
+  forget(t: FairTenant, conn: Pausable): void {
+    const chunks = conn.fairChunks;
+    if (chunks !== undefined) {
+      for (const c of chunks) t.fairHeldBytes -= c.length;
+      conn.fairChunks = undefined;
+      // Less held: the line may move at the end of this turn.
+      if (t.fairWaiting !== undefined) this.scheduleTurnEnd();
+    }
+    conn.waitingToRead = false;
   }
 
   /**
@@ -484,8 +511,14 @@ export class FairScheduler {
     // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
     if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
     this.slice(active, elu, elapsed, nowMs);
-    // No slices any more: every connection waiting to read reads again.
-    if (this.turnLimit === Infinity) for (const t of this.waitingTenants) this.resumeWaiting(t, Infinity);
+    for (const t of this.waitingTenants) {
+      t.fairSwept = false;
+      t.fairReading = undefined;
+      // No slices any more: every connection in line reads again. Otherwise a few at least, each
+      // interval, whatever holds the line (input of connections blocked for another reason, say).
+      if (this.turnLimit === Infinity) this.resumeWaiting(t, Infinity);
+      else if (!t.fairPaused) this.resumeWaiting(t, LINE_STEP);
+    }
     for (const t of this.seen) {
       t.fairBytes = 0;
       t.fairSwept = false;

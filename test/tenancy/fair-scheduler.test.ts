@@ -429,4 +429,85 @@ describe('fair scheduler: the line of connections waiting to read', () => {
       s.stop();
     }
   });
+
+  test('leaveLine: a connection in line about to await acknowledgements reads again at once; its place in line is passed over', async () => {
+    const senders = Array.from({ length: 10 }, (_, i) => new Sender(200_000, 65_536, i));
+    const { s, a } = await loadedWith(senders);
+    for (const c of senders) c.poll(s, a);
+    const waiting = senders.filter((c) => c.waitingToRead);
+    assert.ok(waiting.length >= 3);
+    const leaver = waiting[1]!;
+    s.leaveLine(leaver);
+    assert.equal(leaver.paused, false, 'it reads again at once');
+    assert.equal(leaver.waitingToRead, false);
+    for (let i = 0; i < 5_000 && !senders.every((c) => c.done()); i++) {
+      for (const c of senders) c.poll(s, a);
+      await nextTurn();
+    }
+    for (const [i, c] of senders.entries()) assert.ok(c.done(), `connection ${i} got every byte, in order`);
+    s.stop();
+  });
+
+  test('forget: what is held for a connection that closed no longer counts, and the line moves on', async () => {
+    const senders = Array.from({ length: 5 }, (_, i) => new Sender(65_536, 65_536, i));
+    const quiet = Array.from({ length: 10 }, (_, i) => new Sender(100, 100, i));
+    const { s, a } = await loadedWith([...senders, ...quiet]);
+    for (const c of [...senders, ...quiet]) c.poll(s, a);
+    assert.ok(a.fairHeldBytes >= HELD_BYTES);
+    assert.equal(quiet.filter((c) => c.waitingToRead).length, 10);
+    // The flooding clients go away (say, taken over) while the tenant is paused in its turns.
+    for (const c of senders) {
+      c.closed = true;
+      s.forget(a, c);
+    }
+    assert.equal(a.fairHeldBytes, 0, 'nothing counts as held any more');
+    for (let i = 0; i < 40 && !quiet.every((c) => c.done() && !c.paused); i++) {
+      await nextTurn();
+      for (const c of quiet) c.poll(s, a);
+    }
+    for (const c of quiet) {
+      assert.ok(c.done(), 'the connections in line read again');
+      assert.equal(c.paused, false);
+    }
+    s.stop();
+  });
+
+  test('input held for connections blocked for another reason does not keep the line shut: each interval lets some read', async () => {
+    const senders = Array.from({ length: 5 }, (_, i) => new Sender(65_536, 65_536, i));
+    const quiet = Array.from({ length: 8 }, (_, i) => new Sender(100, 100, i));
+    const { s, a, b, b1 } = await loadedWith([...senders, ...quiet]);
+    for (const c of [...senders, ...quiet]) c.poll(s, a);
+    for (const c of senders) c.inputBlocked = true; // say, their subscriber fell behind
+    for (let i = 0; i < 10; i++) await nextTurn();
+    assert.equal(quiet.filter((c) => c.paused).length, 8, 'the line waits while the held input is blocked');
+    // Intervals end (the loop stays shared with B, so slices stay on).
+    for (let i = 0; i < 2; i++) {
+      b1.read(s, b, pattern(50));
+      busy(12);
+      s.tick();
+      a.fairAllowance = Infinity;
+      b.fairAllowance = Infinity;
+      for (let j = 0; j < 3; j++) {
+        await nextTurn();
+        for (const c of quiet) c.poll(s, a);
+      }
+    }
+    const read = quiet.filter((c) => c.done()).length;
+    assert.ok(read >= 2 * LINE_STEP, `${read} of 8 connections in line read after two intervals`);
+    s.stop();
+  });
+
+  test('no line forms while the loop is not sliced, however much is held for connections blocked for another reason', async () => {
+    const { s, a } = await fresh();
+    const publishers = Array.from({ length: 5 }, () => new FakeConn());
+    const a2 = new FakeConn();
+    for (const c of [...publishers, a2]) a.connections.add(c);
+    // An idle loop: no slices. Backpressure leaves undecoded input with the scheduler (holdFirst).
+    s.tick();
+    for (const c of publishers) s.holdFirst(a, c, pattern(65_536));
+    assert.ok(a.fairHeldBytes >= HELD_BYTES);
+    assert.equal(a2.paused, false, 'the tenant\'s other connection goes on reading');
+    assert.equal(a.fairWaiting, undefined);
+    s.stop();
+  });
 });

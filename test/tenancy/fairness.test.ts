@@ -60,7 +60,17 @@ function trapPauses(t: Tenant): { count: number; restore: () => void } {
 }
 
 /** Samples how many of a tenant's connections hold input, and counts the bytes each one reads. */
-function watchInput(t: Tenant): { maxHolding: number; maxHeldBytes: number; samples: number; readBytes: () => number[]; stop: () => void } {
+function watchInput(t: Tenant): {
+  maxHolding: number;
+  maxHeldBytes: number;
+  samples: number;
+  /** Samples in which a connection waited in line although deliveries to it awaited acknowledgements. */
+  inLineAwaitingAcks: number;
+  /** Samples in which some connection of the tenant waited in line. */
+  withLine: number;
+  readBytes: () => number[];
+  stop: () => void;
+} {
   const conns = [...t.connections] as Connection[];
   const bytes = conns.map(() => 0);
   conns.forEach((c, i) => {
@@ -70,15 +80,21 @@ function watchInput(t: Tenant): { maxHolding: number; maxHeldBytes: number; samp
       onData(chunk);
     };
   });
-  const rec = { maxHolding: 0, maxHeldBytes: 0, samples: 0, readBytes: () => bytes.slice(), stop: (): void => undefined };
+  const rec = { maxHolding: 0, maxHeldBytes: 0, samples: 0, inLineAwaitingAcks: 0, withLine: 0, readBytes: () => bytes.slice(), stop: (): void => undefined };
   const timer = setInterval(() => {
     let holding = 0;
     let held = 0;
+    let inLine = 0;
     for (const c of conns) {
+      if (c.waitingToRead) {
+        inLine++;
+        if (c.awaitsAcks) rec.inLineAwaitingAcks++;
+      }
       if (c.fairChunks === undefined) continue;
       holding++;
       for (const chunk of c.fairChunks) held += chunk.length;
     }
+    if (inLine > 0) rec.withLine++;
     rec.samples++;
     rec.maxHolding = Math.max(rec.maxHolding, holding);
     rec.maxHeldBytes = Math.max(rec.maxHeldBytes, held);
@@ -176,22 +192,29 @@ describe('fairness: a flood from many connections', () => {
   before(() => many.start({ fairness: { enabled: true } }));
   after(() => many.stop());
 
-  test('with the default settings, what is held of a flood from 80 connections stays about HELD_BYTES, and every connection is read from', { timeout: 60_000 }, async () => {
+  test('with the default settings, what is held of a flood from 80 connections stays about HELD_BYTES, every connection is read from, and a subscriber of the flooding tenant is never kept in line while its acknowledgements are awaited', { timeout: 60_000 }, async () => {
     const flood = new Worker(join(__dirname, 'fixtures', 'flood-worker.js'), {
       workerData: { port: many.port, connections: 80, username: ALICE, topic: 'flood/many', payloadSize: 32 },
     });
     let b: Worker | undefined;
+    let a: Worker | undefined;
     let input: ReturnType<typeof watchInput> | undefined;
     try {
       assert.equal(await nextMessage(flood), 'ready');
-      b = new Worker(join(__dirname, 'fixtures', 'latency-worker.js'), { workerData: { port: many.port, username: BOB, topic: 'fair/many' } });
-      assert.equal(await nextMessage(b), 'ready');
       const tenantA = many.broker.tenant('tenantA')!;
       await eventually(() => tenantA.usage.connections === 80, () => 'the flood is not connected');
+      // A QoS 1 publisher and subscriber of A itself, beside its flood; and B.
+      a = new Worker(join(__dirname, 'fixtures', 'latency-worker.js'), { workerData: { port: many.port, username: ALICE, topic: 'acks/many' } });
+      assert.equal(await nextMessage(a), 'ready');
+      b = new Worker(join(__dirname, 'fixtures', 'latency-worker.js'), { workerData: { port: many.port, username: BOB, topic: 'fair/many' } });
+      assert.equal(await nextMessage(b), 'ready');
       await sleep(300);
       input = watchInput(tenantA);
       // B keeps the loop shared by two tenants (slices apply) while the flood goes on.
-      const run = await (b.postMessage({ run: { rate: 200, ms: 2000 } }), nextMessage<LatencyRun>(b));
+      const [run, runA] = await Promise.all([
+        (b.postMessage({ run: { rate: 200, ms: 2000 } }), nextMessage<LatencyRun>(b)),
+        (a.postMessage({ run: { rate: 100, ms: 2000 } }), nextMessage<LatencyRun>(a)),
+      ]);
       input.stop();
       const read = input.readBytes();
       console.log(
@@ -202,15 +225,20 @@ describe('fairness: a flood from many connections', () => {
       assert.ok(input.maxHeldBytes <= 2 * HELD_BYTES, `${input.maxHeldBytes} bytes of A's input held at once (80 connections)`);
       assert.ok(Math.min(...read) > 0, `one of A's connections was never read from (bytes per connection: ${read.join(' ')})`);
       assert.equal(run.received, run.sent, `B lost ${run.sent - run.received} of ${run.sent} messages`);
+      console.log(`# A's own QoS 1 pair: ${describeRun(runA)}; samples with a line ${input.withLine}`);
+      assert.ok(input.withLine > 0, 'no connection of A ever waited in line');
+      assert.equal(input.inLineAwaitingAcks, 0, 'a connection of A waited in line while deliveries to it awaited acknowledgements');
+      assert.equal(runA.received, runA.sent, `A's QoS 1 subscriber lost ${runA.sent - runA.received} of ${runA.sent} messages`);
     } finally {
       input?.stop();
       flood.postMessage('stop');
       await nextMessage(flood, 3000).catch(() => undefined);
       await flood.terminate();
-      if (b) {
-        b.postMessage('stop');
-        await nextMessage(b, 3000).catch(() => undefined);
-        await b.terminate();
+      for (const w of [a, b]) {
+        if (!w) continue;
+        w.postMessage('stop');
+        await nextMessage(w, 3000).catch(() => undefined);
+        await w.terminate();
       }
     }
   });
