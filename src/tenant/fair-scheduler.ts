@@ -280,8 +280,6 @@ export class FairScheduler {
     }
   }
 
-
-
   /** Pauses a connection in its tenant's line of those waiting to read. */
   private wait(t: FairTenant, conn: Pausable): void {
     conn.waitingToRead = true;
@@ -403,9 +401,10 @@ export class FairScheduler {
   }
 
   /**
-   * Waiting connections of tenants with room in this turn (not paused, nothing held) read again: a
-   * few, then twice as many each turn the tenant still has room, so that a tenant whose flood ended
-   * is soon read from everywhere without every connection bringing a chunk in the same turn.
+   * Waiting connections of tenants with room in this turn (not paused, less than HELD_BYTES held)
+   * read again: a few, then twice as many each turn the tenant still has room, so that a tenant whose
+   * flood ended is soon read from everywhere without every connection bringing a chunk in one turn.
+   * Returns whether some tenant may take more back next turn.
    */
   private admitWaiting(): boolean {
     let more = false;
