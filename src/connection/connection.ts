@@ -217,11 +217,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     return this.inputGate !== undefined && this.inputGate.blockedBeyondFairness;
   }
 
-  /** Whether deliveries to it are queued or in flight: its acknowledgements are what they wait for. */
-  get awaitsAcks(): boolean {
-    return this.session !== undefined && this.session.pendingCount > 0;
-  }
-
   get closed(): boolean {
     return this.state === ConnState.Closed;
   }

@@ -20,11 +20,14 @@
  *   sockets paused until the next interval.
  *
  * Pausing is TCP backpressure: nothing is lost, the flooding tenant just slows down, and a tenant
- * within its share is never paused — so it keeps its latency.
+ * within its share is never paused — so it keeps its latency. What a sliced tenant's connections
+ * read while it waits for its turn is held here, bounded by a line of connections waiting to read
+ * (read-line.ts).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { flushWrites } from '../transport/socket-writer';
 import { Deque } from '../util/deque';
+import { ReadLine } from './read-line';
 
 /** How long a tenant counts as competing after it last sent something (ms). */
 const RECENT_MS = 500;
@@ -34,21 +37,6 @@ const RECENT_MS = 500;
  * little traffic (handshakes, other work) would otherwise estimate tiny slices and crawl.
  */
 const MIN_SLICE_BYTES = 16 * 1024;
-
-/**
- * Input a sliced tenant may have held (bytes) before its other connections stop reading: they wait,
- * paused, in line (their input stays in the kernel) and read again a few at a time once less is
- * held. Otherwise every connection of a paused tenant reads a chunk and holds it for a whole round
- * of all of them: memory that grows with the number of connections (up to a 64 KiB read each),
- * held long enough to reach the old generation, where only a full collection frees it.
- */
-export const HELD_BYTES = 256 * 1024;
-
-/** The most a socket read brings (Node.js reads up to 64 KiB at a time). */
-const MAX_READ = 64 * 1024;
-
-/** Connections let read from the line at a time by a tenant with room in its turn (twice as many each such turn). */
-export const LINE_STEP = 4;
 
 /** Part of the loop's capacity below which a tenant counts as light (its writes go out at once). */
 const LIGHT_SHARE = 0.1;
@@ -68,10 +56,10 @@ export interface Pausable {
    */
   readonly inputBlocked: boolean;
   /**
-   * Whether deliveries to it are queued or in flight: it never waits in line, since its
+   * Its session: while deliveries to it are queued or in flight it never waits in line, since its
    * acknowledgements are what they (and the publishers behind them) wait for.
    */
-  readonly awaitsAcks: boolean;
+  readonly session: { readonly pendingCount: number } | undefined;
   readonly closed: boolean;
   /** Handles a chunk the scheduler held. */
   consumeHeld(chunk: Buffer): void;
@@ -97,7 +85,7 @@ export interface FairTenant {
   fairHeld: Deque<Pausable> | undefined;
   /** Bytes held for its connections. */
   fairHeldBytes: number;
-  /** Its connections paused until less is held (see HELD_BYTES), in the order they read again. */
+  /** Its connections paused until less is held (see read-line.ts), in the order they read again. */
   fairWaiting: Deque<Pausable> | undefined;
   /** Waiting connections to resume at the end of a turn in which it had room (doubles each such turn). */
   fairAdmit: number;
@@ -140,8 +128,8 @@ export class FairScheduler {
   private turnMsLimit = Infinity;
   /** Slices apply until then after the loop was last seen busy. */
   private sliceUntil = 0;
-  /** Tenants with connections kept paused in `fairWaiting`. */
-  private readonly waitingTenants = new Set<FairTenant>();
+  /** Connections of sliced tenants that wait to read while much of their input is held. */
+  private readonly line = new ReadLine(() => this.scheduleTurnEnd());
   /** Tenants marked light in the last interval. */
   private light: FairTenant[] = [];
   /** Paused in this turn (resumed two turns on), and paused in the last one (resumed next turn). */
@@ -168,8 +156,7 @@ export class FairScheduler {
     this.limited = [];
     for (const t of this.light) t.fairLight = false;
     this.light = [];
-    const tenants = new Set([...this.seen, ...this.turnPausedTenants, ...this.resumingTenants, ...this.waitingTenants]);
-    this.waitingTenants.clear();
+    const tenants = new Set([...this.seen, ...this.turnPausedTenants, ...this.resumingTenants, ...this.line.withLine()]);
     this.turnPausedTenants = [];
     this.resumingTenants = [];
     for (const t of tenants) {
@@ -180,7 +167,7 @@ export class FairScheduler {
         t.fairPaused = false;
         for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
       }
-      this.resumeWaiting(t, Infinity);
+      this.line.release(t, Infinity);
       // Held chunks are handled now, blocked or not: nothing read is ever dropped.
       const conns = t.fairHeld;
       t.fairHeld = undefined;
@@ -191,7 +178,7 @@ export class FairScheduler {
         if (!conn.closed) for (const chunk of chunks) conn.consumeHeld(chunk);
         conn.resumeFromFairness();
       }
-      this.resumeWaiting(t, Infinity);
+      this.line.release(t, Infinity);
     }
   }
 
@@ -261,31 +248,15 @@ export class FairScheduler {
   }
 
   /**
-   * Holds the first chunk of a connection: it stops reading until its chunks are handled. Once
-   * HELD_BYTES are held for the tenant, its other connections still reading stop too and wait in line.
+   * Holds the first chunk of a connection: it stops reading until its chunks are handled. Once much
+   * is held for the tenant, its other connections still reading stop too and wait in line.
    */
   private hold(tenant: FairTenant, conn: Pausable, chunk: Buffer): void {
     conn.fairChunks = [chunk];
     conn.pauseForFairness();
     (tenant.fairHeld ??= new Deque()).push(conn);
     tenant.fairHeldBytes += chunk.length;
-    tenant.fairAdmit = LINE_STEP;
-    if (tenant.fairHeldBytes < HELD_BYTES || tenant.fairSwept || this.turnLimit === Infinity) return;
-    // Every connection still reading (but those just let read from the line: their turn has come)
-    // stops and waits in line. Once an interval: after it, only those let read from the line read.
-    tenant.fairSwept = true;
-    const fromLine = tenant.fairReading !== undefined ? new Set(tenant.fairReading) : undefined;
-    for (const c of tenant.connections) {
-      if (c.fairChunks === undefined && !c.waitingToRead && !c.closed && !c.awaitsAcks && fromLine?.has(c) !== true) this.wait(tenant, c);
-    }
-  }
-
-  /** Pauses a connection in its tenant's line of those waiting to read. */
-  private wait(t: FairTenant, conn: Pausable): void {
-    conn.waitingToRead = true;
-    conn.pauseForFairness();
-    (t.fairWaiting ??= new Deque()).push(conn);
-    this.waitingTenants.add(t);
+    this.line.held(tenant, this.turnLimit !== Infinity);
   }
 
   /** Counts bytes a tenant brings into this interval and this turn; pauses it past its share or slice. */
@@ -363,71 +334,19 @@ export class FairScheduler {
         conns.push(conn);
       } else {
         conn.fairChunks = undefined;
-        if (t.fairPaused) continue;
-        // With a line, or much input held, its next chunk waits in the kernel for its turn.
-        if ((t.fairWaiting !== undefined || t.fairHeldBytes >= HELD_BYTES) && !conn.awaitsAcks) this.wait(t, conn);
-        else conn.resumeFromFairness();
+        if (!t.fairPaused) this.line.handled(t, conn);
       }
     }
     if (conns.length === 0) {
       t.fairHeld = undefined;
       t.fairHeldBytes = 0;
     }
-    // Less is held again: the next connections in line read, as many as may bring what is missing
-    // (one that waited in line has a full read waiting for it).
-    if (!t.fairPaused && t.fairHeldBytes < HELD_BYTES) this.resumeWaiting(t, Math.ceil((HELD_BYTES - t.fairHeldBytes) / MAX_READ));
+    if (!t.fairPaused) this.line.refill(t);
   }
 
-  /** Resumes up to `count` connections the tenant has waiting, oldest first. */
-  private resumeWaiting(t: FairTenant, count: number): void {
-    const waiting = t.fairWaiting;
-    if (waiting === undefined) return;
-    while (count > 0 && waiting.length > 0) {
-      const conn = waiting.shift()!;
-      // (one that left the line early, see leaveLine, or closed, is passed over)
-      if (!conn.waitingToRead || conn.closed) {
-        conn.waitingToRead = false;
-        continue;
-      }
-      conn.waitingToRead = false;
-      conn.resumeFromFairness();
-      (t.fairReading ??= []).push(conn);
-      count--;
-    }
-    if (waiting.length === 0) {
-      t.fairWaiting = undefined;
-      this.waitingTenants.delete(t);
-    }
-  }
-
-  /**
-   * Waiting connections of tenants with room in this turn (not paused, less than HELD_BYTES held)
-   * read again: a few, then twice as many each turn the tenant still has room, so that a tenant whose
-   * flood ended is soon read from everywhere without every connection bringing a chunk in one turn.
-   * Returns whether some tenant may take more back next turn.
-   */
-  private admitWaiting(): boolean {
-    let more = false;
-    for (const t of this.waitingTenants) {
-      // A tenant paused in its turns is served when they resume (handleHeld); one over its share when
-      // the interval ends (resume); one whose held input is blocked when it is unblocked, or by tick.
-      if (t.fairPaused || t.turnPaused || t.fairHeldBytes >= HELD_BYTES) continue;
-      const n = Math.max(LINE_STEP, t.fairAdmit);
-      this.resumeWaiting(t, n);
-      t.fairAdmit = 2 * n;
-      more ||= t.fairWaiting !== undefined;
-    }
-    return more;
-  }
-
-  /**
-   * A connection in line is about to wait for acknowledgements of deliveries to it (see
-   * Pausable.awaitsAcks): it leaves the line and reads again (its entry in line is passed over).
-   */
+  /** A connection in line is about to wait for acknowledgements of deliveries to it: it reads again. */
   leaveLine(conn: Pausable): void {
-    if (!conn.waitingToRead) return;
-    conn.waitingToRead = false;
-    conn.resumeFromFairness();
+    this.line.leave(conn);
   }
 
   /** A connection closed: what is held for it no longer counts (its entries are passed over). */
@@ -460,7 +379,7 @@ export class FairScheduler {
       if (!t.fairPaused) this.handleHeld(t);
     }
     // (a tenant paused over its share has its line handled when the interval ends, see resume)
-    const waiting = this.admitWaiting();
+    const waiting = this.line.admit();
     if (this.resumingTenants.length > 0 || waiting) this.scheduleTurnEnd();
   };
 
@@ -510,14 +429,7 @@ export class FairScheduler {
     // Keep enforcing for a while after saturation, so a paused flood does not return all at once.
     if (active.length >= 2 && nowMs < this.holdUntil) this.share(active, weights);
     this.slice(active, elu, elapsed, nowMs);
-    for (const t of this.waitingTenants) {
-      t.fairSwept = false;
-      t.fairReading = undefined;
-      // No slices any more: every connection in line reads again. Otherwise a few at least, each
-      // interval, whatever holds the line (input of connections blocked for another reason, say).
-      if (this.turnLimit === Infinity) this.resumeWaiting(t, Infinity);
-      else if (!t.fairPaused) this.resumeWaiting(t, LINE_STEP);
-    }
+    this.line.intervalEnd(this.turnLimit !== Infinity);
     for (const t of this.seen) {
       t.fairBytes = 0;
       t.fairSwept = false;
@@ -576,16 +488,11 @@ export class FairScheduler {
     if (!t.fairPaused) return;
     t.fairPaused = false;
     // Sliced, its connections join the line and read again a few at a time; otherwise all at once.
-    const sliced = this.turnLimit !== Infinity;
-    for (const c of t.connections) {
-      if (c.fairChunks !== undefined || c.waitingToRead) continue;
-      if (sliced && !c.awaitsAcks) this.wait(t, c);
-      else c.resumeFromFairness();
-    }
-    if (!sliced) this.resumeWaiting(t, Infinity);
-    else {
-      t.fairAdmit = LINE_STEP;
-      this.scheduleTurnEnd();
+    if (this.turnLimit !== Infinity) {
+      this.line.joinAll(t);
+    } else {
+      for (const c of t.connections) if (c.fairChunks === undefined && !c.waitingToRead) c.resumeFromFairness();
+      this.line.release(t, Infinity);
     }
     // Chunks held while it was over its share: handled at the end of this turn, unless a slice
     // already holds the tenant (then they wait for its turn).

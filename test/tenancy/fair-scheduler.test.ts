@@ -8,13 +8,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FairScheduler, HELD_BYTES, LINE_STEP, type FairTenant, type Pausable } from '../../src/tenant/fair-scheduler';
+import { FairScheduler, type FairTenant, type Pausable } from '../../src/tenant/fair-scheduler';
+import { HELD_BYTES, LINE_STEP } from '../../src/tenant/read-line';
 
 class FakeConn implements Pausable {
   fairChunks: Buffer[] | undefined = undefined;
   waitingToRead = false;
   inputBlocked = false;
-  awaitsAcks = false;
+  session: { pendingCount: number } | undefined = undefined;
   closed = false;
   paused = false;
   pauses = 0;
@@ -367,7 +368,7 @@ describe('fair scheduler: the line of connections waiting to read', () => {
   test('a connection whose deliveries await acknowledgements never waits in line', async () => {
     const senders = Array.from({ length: 12 }, (_, i) => new Sender(1_000_000, 65_536, i));
     const subscriber = new Sender(1_000_000, 100, 0);
-    subscriber.awaitsAcks = true; // its PUBACKs are what deliveries to it wait for
+    subscriber.session = { pendingCount: 3 }; // deliveries in flight: its PUBACKs are what they wait for
     const { s, a } = await loadedWith([...senders, subscriber]);
     for (let turn = 0; turn < 200; turn++) {
       for (const c of senders) c.poll(s, a);

@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { HELD_BYTES } from '../../src/tenant/fair-scheduler';
+import { HELD_BYTES } from '../../src/tenant/read-line';
 import type { Connection } from '../../src/connection/connection';
 import type { Tenant } from '../../src/tenant/tenant';
 import type { LatencyRun } from './fixtures/latency-worker';
@@ -88,7 +88,7 @@ function watchInput(t: Tenant): {
     for (const c of conns) {
       if (c.waitingToRead) {
         inLine++;
-        if (c.awaitsAcks) rec.inLineAwaitingAcks++;
+        if ((c.session?.pendingCount ?? 0) > 0) rec.inLineAwaitingAcks++;
       }
       if (c.fairChunks === undefined) continue;
       holding++;
