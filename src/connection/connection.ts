@@ -137,7 +137,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   writePublish(msg: Message, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
     if (this.checkDelivery && !this.authorization.mayReceive(this.identity!, msg.topic)) return 'not-authorized';
     // Its acknowledgement will be awaited: a connection waiting in fair scheduling's line reads again.
-    if (qos > 0 && this.waitingToRead) this.ctx.fairness?.leaveLine(this);
+    if (qos > 0 && this.waitingToRead) this.ctx.fairness?.line.leave(this);
     const v = this.protocolVersion;
     let bytes: number;
     if (v !== 5 || (subIds === undefined && msg.expiresAt === 0 && this.outAliases === undefined)) {

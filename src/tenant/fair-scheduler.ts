@@ -129,7 +129,7 @@ export class FairScheduler {
   /** Slices apply until then after the loop was last seen busy. */
   private sliceUntil = 0;
   /** Connections of sliced tenants that wait to read while much of their input is held. */
-  private readonly line = new ReadLine(() => this.scheduleTurnEnd());
+  readonly line = new ReadLine(() => this.scheduleTurnEnd());
   /** Tenants marked light in the last interval. */
   private light: FairTenant[] = [];
   /** Paused in this turn (resumed two turns on), and paused in the last one (resumed next turn). */
@@ -342,11 +342,6 @@ export class FairScheduler {
       t.fairHeldBytes = 0;
     }
     if (!t.fairPaused) this.line.refill(t);
-  }
-
-  /** A connection in line is about to wait for acknowledgements of deliveries to it: it reads again. */
-  leaveLine(conn: Pausable): void {
-    this.line.leave(conn);
   }
 
   /** A connection closed: what is held for it no longer counts (its entries are passed over). */

@@ -431,14 +431,14 @@ describe('fair scheduler: the line of connections waiting to read', () => {
     }
   });
 
-  test('leaveLine: a connection in line about to await acknowledgements reads again at once; its place in line is passed over', async () => {
+  test('line.leave: a connection in line about to await acknowledgements reads again at once; its place in line is passed over', async () => {
     const senders = Array.from({ length: 10 }, (_, i) => new Sender(200_000, 65_536, i));
     const { s, a } = await loadedWith(senders);
     for (const c of senders) c.poll(s, a);
     const waiting = senders.filter((c) => c.waitingToRead);
     assert.ok(waiting.length >= 3);
     const leaver = waiting[1]!;
-    s.leaveLine(leaver);
+    s.line.leave(leaver);
     assert.equal(leaver.paused, false, 'it reads again at once');
     assert.equal(leaver.waitingToRead, false);
     for (let i = 0; i < 5_000 && !senders.every((c) => c.done()); i++) {
