@@ -408,6 +408,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       this.transport.destroy();
       return;
     }
+    // Input the broker itself holds (see input-gate.ts) is not read: silence proves nothing, the clock restarts.
+    if (this.inputGate?.held === true) this.lastActivity = now;
     const due = this.lastActivity + this.keepAliveTimeout;
     if (now < due) {
       this.deadline = this.ctx.scheduler.schedule(due, this);

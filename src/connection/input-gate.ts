@@ -37,6 +37,11 @@ export class InputGate {
     return (this.holds & reason) !== 0;
   }
 
+  /** Whether any reason holds the input (the socket is not being read). */
+  get held(): boolean {
+    return this.holds !== 0;
+  }
+
   /** Whether a reason other than fair scheduling holds the input. */
   get blockedBeyondFairness(): boolean {
     return (this.holds & ~Hold.Fairness) !== 0;

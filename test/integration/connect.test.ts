@@ -8,6 +8,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Connection } from '../../src/connection/connection';
 import { Harness, T, VERSIONS, hx, persistentSession, sleep, uid } from './util';
 
 const h = new Harness();
@@ -117,6 +118,23 @@ describe('keepalive', () => {
       assert.equal(r.closed, false, 'disconnected although it pinged');
     });
   }
+
+  test('a client the broker itself stops reading (its input held 3 s) is not timed out meanwhile; keepalive applies again once it reads', T, async () => {
+    const clientId = uid('held');
+    const r = await h.rawConnected(4, { keepAlive: 1, clientId });
+    let conn: Connection | undefined;
+    for (const c of h.tb.broker.connections.values()) if (c.clientId === clientId) conn = c;
+    assert.ok(conn, 'no broker-side connection');
+    // Held as fair scheduling, backpressure or a rate limit would: the broker reads nothing for 3 s.
+    conn.throttle(3000);
+    const started = Date.now();
+    await sleep(2500);
+    assert.equal(r.closed, false, 'timed out while the broker was not reading it (1.5 x keepalive is 1.5 s)');
+    await r.client.waitClosed(4000);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 3000, `closed after ${elapsed} ms, while its input was still held`);
+    assert.ok(elapsed <= 5600, `closed after ${elapsed} ms: keepalive no longer enforced after the hold`);
+  });
 
   test('[MQTT-3.2.2-21] v5: Server Keep Alive is announced when the tenant maximum is below the request, and enforced', T, async () => {
     const r = await h.rawConnected(5, { keepAlive: 60, username: 'ka/u' });
