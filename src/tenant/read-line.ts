@@ -63,7 +63,7 @@ export class ReadLine {
   }
 
   /** Pauses a connection in its tenant's line. */
-  join(t: FairTenant, conn: Pausable): void {
+  private join(t: FairTenant, conn: Pausable): void {
     conn.waitingToRead = true;
     conn.pauseForFairness();
     (t.fairWaiting ??= new Deque()).push(conn);
