@@ -167,7 +167,6 @@ export class FairScheduler {
         t.fairPaused = false;
         for (const c of t.connections) if (c.fairChunks === undefined) c.resumeFromFairness();
       }
-      this.line.release(t, Infinity);
       // Held chunks are handled now, blocked or not: nothing read is ever dropped.
       const conns = t.fairHeld;
       t.fairHeld = undefined;
@@ -178,6 +177,7 @@ export class FairScheduler {
         if (!conn.closed) for (const chunk of chunks) conn.consumeHeld(chunk);
         conn.resumeFromFairness();
       }
+      // Every connection in line reads again (none joins one now: nothing is sliced any more).
       this.line.release(t, Infinity);
     }
   }

@@ -85,6 +85,15 @@ async function fresh(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant
   return { s: new FairScheduler(OPTIONS), a: tenant('A', [a1]), b: tenant('B', [b1]), a1, b1 };
 }
 
+/** Shows `s` a busy loop with both tenants active (`warm` of A brings 200 kB, `quiet` of B 50 B): slices apply from then on. */
+function warmUp(s: FairScheduler, a: FairTenant, b: FairTenant, warm: FakeConn, quiet: FakeConn): void {
+  s.tick();
+  warm.read(s, a, pattern(200_000));
+  quiet.read(s, b, pattern(50));
+  busy(25);
+  s.tick();
+}
+
 /** A scheduler that has seen a busy loop with two active tenants: slices apply from now on. */
 async function loaded(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenant; a1: FakeConn; a2: FakeConn; b1: FakeConn }> {
   // Event-loop utilization reads 0 until the loop has run a turn.
@@ -95,11 +104,7 @@ async function loaded(): Promise<{ s: FairScheduler; a: FairTenant; b: FairTenan
   const b1 = new FakeConn();
   const a = tenant('A', [a1, a2]);
   const b = tenant('B', [b1]);
-  s.tick();
-  a1.read(s, a, pattern(200_000));
-  b1.read(s, b, pattern(50));
-  busy(25);
-  s.tick();
+  warmUp(s, a, b, a1, b1);
   a1.got.length = 0;
   b1.got.length = 0;
   return { s, a, b, a1, a2, b1 };
@@ -285,11 +290,7 @@ async function loadedWith(senders: Sender[]): Promise<{ s: FairScheduler; a: Fai
   const b1 = new FakeConn();
   const a = tenant('A', [warm, ...senders]);
   const b = tenant('B', [b1]);
-  s.tick();
-  warm.read(s, a, pattern(200_000));
-  b1.read(s, b, pattern(50));
-  busy(25);
-  s.tick();
+  warmUp(s, a, b, warm, b1);
   a.connections.delete(warm);
   // Only turn slices here: no shares (they would pause A until a next tick that these tests do not run).
   a.fairAllowance = Infinity;
