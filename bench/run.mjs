@@ -329,7 +329,8 @@ async function persistent(sc) {
  * and the run with the median B p99 is the headline.
  */
 async function noisy(sc) {
-  const N = { ...sc.noisy, configs: [...sc.noisy.configs] };
+  // Peer rows only for the brokers this run compares (--brokers).
+  const N = { ...sc.noisy, configs: sc.noisy.configs.filter((c) => !c.broker || brokerIds.includes(c.broker)) };
   for (const f of values.fairness ?? []) {
     let fairness;
     try {
@@ -342,7 +343,7 @@ async function noisy(sc) {
   }
   const out = { repeat, target: N.target, busyRate: N.busyRate, floodPolicy: BACKGROUND_POLICY, configs: {} };
   for (const cfg of N.configs) {
-    out.configs[cfg.id] = { label: cfg.label, config: cfg.config, cases: {} };
+    out.configs[cfg.id] = { label: cfg.label, broker: cfg.broker ?? 'ratatosk', config: cfg.config, cases: {} };
     for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, runs: [] };
   }
   function cases(cfg) {
@@ -370,7 +371,7 @@ async function noisy(sc) {
 
 async function noisyCase(N, cfg, c) {
   try {
-    return await withBroker('ratatosk', { config: cfg.config }, async (b, port) => {
+    return await withBroker(cfg.broker ?? 'ratatosk', cfg.broker ? {} : { config: cfg.config }, async (b, port) => {
       const out = { broker: b.commands, loadBefore: Math.round(loadavg()[0] * 100) / 100 };
       let flood;
       let hog;

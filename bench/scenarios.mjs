@@ -64,11 +64,11 @@ export function scenarios(quick) {
     },
     {
       id: 'noisy-neighbour',
-      title: '8. Noisy neighbour (Ratatosk, two tenants)',
+      title: '8. Noisy neighbour (two tenants; Mosquitto and Aedes on the same load)',
       what:
         'tenant B (`tenantB/b`): 10 publisher/subscriber pairs on their own topics, QoS 1, 1,000 msg/s in total; alone, then while tenant A (`tenantA/a`) floods ' +
-        'from 100 publishers to 2 wildcard subscribers at an unlimited rate, QoS 0 and QoS 1; with fair scheduling (the default) and with `fairness: {enabled: false}`',
-      ratatoskOnly: true,
+        'from 100 publishers to 2 wildcard subscribers at an unlimited rate, QoS 0 and QoS 1; with fair scheduling (the default) and with `fairness: {enabled: false}`; ' +
+        'Mosquitto and Aedes under the same load for reference (they have no tenants: A and B are two users of one broker)',
       metric: 'B p99 under flood ÷ B p99 alone',
       noisy: {
         // Measured: tenant B, a light fixed-rate load (its generator is started once A is flooding).
@@ -91,6 +91,10 @@ export function scenarios(quick) {
         configs: [
           { id: 'fair', label: 'fair scheduling on (default)', config: {} },
           { id: 'unfair', label: 'fair scheduling off', config: { fairness: { enabled: false } } },
+          // Peers under the same load (their benchmark configs). They have no tenants: A and B are two
+          // users of one broker, which is what sharing a Mosquitto or an Aedes between two teams means.
+          { id: 'mosquitto', label: 'Mosquitto (no tenants, same load)', broker: 'mosquitto' },
+          { id: 'aedes', label: 'Aedes (no tenants, same load)', broker: 'aedes' },
         ],
         // The flood generator shares CPU 1 with B's: it runs as a background load (SCHED_IDLE) with one
         // thread, so B's generator (a few % of a core) runs at once whenever it has work.
