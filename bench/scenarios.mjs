@@ -82,6 +82,11 @@ export function scenarios(quick) {
           // of its own on CPU 1 while B runs alone against Ratatosk. What B's latency gains here is
           // CPU 1's share (A's generator and its sockets' kernel work), none of it the broker's.
           { id: 'alone-flood-elsewhere', label: 'control: B alone, A floods QoS 0 into a background Mosquitto on CPU 1', floodElsewhere: floodArgs(0), configs: ['fair'] },
+          // Control for heap isolation: A floods a second Ratatosk process of its own on CPU 0 while B
+          // runs alone on the measured one. The two brokers share nothing but the CPU (and the
+          // kernel's network work on it): what a broker per tenant, or per group of tenants, would buy.
+          { id: 'alone-flood-qos0-separate', label: 'control: B alone, A floods QoS 0 into a second Ratatosk process on CPU 0', floodElsewhere: floodArgs(0), separate: true, configs: ['fair'] },
+          { id: 'alone-flood-qos1-separate', label: 'control: B alone, A floods QoS 1 into a second Ratatosk process on CPU 0', floodElsewhere: floodArgs(1), separate: true, configs: ['fair'] },
           { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
           // A busy neighbour short of a flood: A publishes QoS 0 at a fixed rate that keeps the broker
           // about 85% busy (a fixed rate comes in small reads, dearer per message than a flood's).
