@@ -19,6 +19,17 @@ export class RateWindow {
     return Math.floor(now / 1000) === this.second ? this.n : 0;
   }
 
+  /** When the count held at `now` lapses (the end of its window), or 0 when nothing is held at `now`. */
+  heldUntil(now: number): number {
+    return this.current(now) > 0 ? (this.second + 1) * 1000 : 0;
+  }
+
+  /** Continues the window of `other` (which is not used afterwards). */
+  resume(other: RateWindow): void {
+    this.second = other.second;
+    this.n = other.n;
+  }
+
   /** Milliseconds until the next window starts. */
   static msToNextWindow(now: number): number {
     return 1000 - (now % 1000);

@@ -4,6 +4,9 @@
  */
 import { RateWindow } from './rate-window';
 
+/** The per-second windows of a tenant's rate quotas. */
+export type TenantRates = TenantUsage['rates'];
+
 export class TenantUsage {
   // gauges
   connections = 0;
@@ -34,6 +37,18 @@ export class TenantUsage {
     inboundBytes: new RateWindow(),
     fanoutBytes: new RateWindow(),
   };
+
+  /** When the last count any rate window holds at `now` lapses, or 0 when they hold nothing. */
+  ratesHeldUntil(now: number): number {
+    let until = 0;
+    for (const w of Object.values(this.rates)) until = Math.max(until, w.heldUntil(now));
+    return until;
+  }
+
+  /** Continues the rate windows of an earlier runtime of the same tenant (see TenantRegistry). */
+  resumeRates(from: TenantRates): void {
+    for (const k of Object.keys(this.rates) as (keyof TenantRates)[]) this.rates[k].resume(from[k]);
+  }
 
   /** Gauges and counters as plain numbers (rates excluded). */
   snapshot(): Record<string, number> {
