@@ -195,17 +195,26 @@ function stripShare(filter: string): string {
   return typeof parsed === 'number' ? filter : parsed.filter;
 }
 
+/**
+ * UNSUBSCRIBE. Each filter counts against the tenant's subscribe rate. Over the rate, MQTT 5 refuses
+ * the filter with 0x80 (UNSUBACK has no quota code, section 3.11.2.2) and says why in a reason
+ * string; 3.1/3.1.1 cannot refuse an unsubscribe (its UNSUBACK reads as success), so the filter is
+ * removed, and counted, all the same.
+ */
 function applyUnsubscribe(conn: Connection, p: UnsubscribePacket, allowed: boolean[] | undefined): void {
   const session = conn.session!;
+  const v5 = conn.protocolVersion === 5;
   const codes: number[] = [];
   const tenant = conn.tenant!;
+  let overRate = false;
   for (let i = 0; i < p.filters.length; i++) {
     if (allowed && !allowed[i]) {
       codes.push(ReasonCode.NotAuthorized);
       continue;
     }
-    if (!conn.ctx.quotas.allows(tenant, 'subscribeRate', conn.clientId)) {
-      codes.push(ReasonCode.QuotaExceeded);
+    if (!conn.ctx.quotas.allows(tenant, 'subscribeRate', conn.clientId) && v5) {
+      overRate = true;
+      codes.push(ReasonCode.UnspecifiedError);
       continue;
     }
     tenant.usage.rates.subscribes.add(conn.ctx.clock.now());
@@ -213,5 +222,6 @@ function applyUnsubscribe(conn: Connection, p: UnsubscribePacket, allowed: boole
     codes.push(removed ? 0 : ReasonCode.NoSubscriptionExisted);
   }
   const stored = session.persistent ? session.host.persistence?.sessionChanged(session) : undefined;
-  conn.sendAfter(stored, { type: 11, packetId: p.packetId, reasonCodes: conn.protocolVersion === 5 ? codes : [] });
+  const properties = overRate && conn.problemInformation ? { reasonString: 'subscribe rate quota exceeded' } : undefined;
+  conn.sendAfter(stored, { type: 11, packetId: p.packetId, reasonCodes: v5 ? codes : [], properties });
 }
