@@ -9,6 +9,7 @@ import { ReasonCode } from '../codec/reason-codes';
 import { Message, messagePropertiesOf } from '../routing/message';
 import { validateTopicName } from '../topic/validate';
 import { ConnState, type Connection } from './connection';
+import { TrafficLimits } from './traffic-limits';
 
 export function handlePublish(conn: Connection, p: PublishPacket): void {
   const s = conn.settings;
@@ -51,6 +52,8 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
       return;
     }
   }
+  // The PUBLISH over the connection's publish rate is not routed: DISCONNECT 0x96 instead.
+  if (s.publishRate > 0 && !TrafficLimits.mayPublish(conn, conn.ctx.clock.now())) return;
   if (v5 && s.payloadFormatValidation && p.properties?.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
     refuse(conn, p, ReasonCode.PayloadFormatInvalid);
     return;
