@@ -13,7 +13,7 @@ import { ConnectionRegistry } from './connection/connection-registry';
 import { createLogger, type Logger } from './log';
 import { EventBus } from './plugins/event-bus';
 import type { AuthProvider, ClientBalancer, EventCollector, PluginContext, ResourceThrottler, SettingProvider } from './plugins/types';
-import { BuiltinThrottler, Quotas } from './tenant/quotas';
+import { BuiltinThrottler, mayRetain, Quotas } from './tenant/quotas';
 import { FairScheduler } from './tenant/fair-scheduler';
 import { createEventCollectors } from './plugins/collectors';
 import { PluginGuard } from './plugins/guard';
@@ -101,12 +101,19 @@ export class Broker {
       },
       redispatch: (group, out, leaving) => this.dispatcher.router.redispatch(group, out, leaving),
       persistence: this.sessionStore,
-      quotas: { allows: (t, r, c) => this.quotas.allows(t, r, c), get plugin() { return quotasOf().plugin; } },
+      quotas: { allows: (t, r, c, n) => this.quotas.allows(t, r, c, n), get plugin() { return quotasOf().plugin; } },
     });
     const quotasOf = (): Quotas => this.quotas;
     this.pluginGuard = new PluginGuard(this.log, config.plugins.timeoutMs);
     this.quotas = new Quotas(new BuiltinThrottler(this.tenants, this.retained, now), this.pluginGuard, this.events, config.plugins.onFailure, false);
-    this.sessions = new SessionManager(this.scheduler, this.dispatcher, this.events, now, (t) => this.tenants.release(t));
+    this.sessions = new SessionManager(
+      this.scheduler,
+      this.dispatcher,
+      this.events,
+      now,
+      (t) => this.tenants.release(t),
+      (t, msg) => mayRetain(this.quotas, this.retained, t, msg, now()),
+    );
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
@@ -199,8 +206,8 @@ export class Broker {
       transport.destroy();
       return;
     }
-    const defaults = this.settings.get('default');
-    new Connection(transport, this.context, defaults.connectTimeout * 1000, defaults.maxPacketSize);
+    // Before CONNECT names its tenant: the default block's timeout, and the largest packet of any tenant.
+    new Connection(transport, this.context, this.settings.get('default').connectTimeout * 1000, this.settings.connectPacketLimit);
   }
 
   /** The port of the first listener of a type (tests use port 0 and ask here). */

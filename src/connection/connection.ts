@@ -209,7 +209,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.inputGate?.release(Hold.Fairness);
   }
 
-  private get gate(): InputGate {
+  /** Why the socket is not being read (input-gate.ts); made on first use. */
+  get gate(): InputGate {
     return (this.inputGate ??= new InputGate(this.transport, this));
   }
 

@@ -13,7 +13,9 @@ import type { WillMessage } from '../session/will';
 import type { TenantSettings } from '../tenant/settings';
 import { topicLimitsOf, validateTopicName } from '../topic/validate';
 import { applyCredentials, authenticate } from './authentication';
+import { AuthorizationCache } from './authorization';
 import { ConnState, type Connection } from './connection';
+import { Hold } from './input-gate';
 import { InboundAliases, OutboundAliases } from './topic-aliases';
 
 const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({});
@@ -39,6 +41,9 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
 
   const props = p.properties;
   if (props?.authenticationMethod !== undefined) conn.authMethod = props.authenticationMethod;
+  // What the client sent behind CONNECT waits undecoded until its tenant's limits apply (CONNACK);
+  // an enhanced authentication goes on decoding, for its AUTH packets.
+  else conn.decoder.yieldAfterPacket();
   const request: AuthRequest = {
     conn: conn.transport.info,
     protocolVersion: p.protocolVersion,
@@ -115,7 +120,39 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
     conn.refuse(refusal[0], refusal[1], p.protocolVersion);
     return;
   }
+  // The will is a publish the broker makes for the client later: the client must be allowed it now.
+  const will = p.will;
+  if (!will || AuthorizationCache.allowsAll(ctx.auth, conn.identity!)) {
+    openSession(conn, p, clientId, assigned, result);
+    return;
+  }
+  const allowed = conn.authorization.check(conn.identity!, 'publish', will.topic, will.qos, will.retain);
+  if (allowed === true) openSession(conn, p, clientId, assigned, result);
+  else if (allowed === false) refuseWill(conn, p);
+  else {
+    conn.block();
+    allowed.then((ok) => {
+      if (conn.state === ConnState.Authenticating) {
+        if (ok) openSession(conn, p, clientId, assigned, result);
+        else refuseWill(conn, p);
+      }
+      conn.unblock();
+    });
+  }
+}
 
+/** A will the client may not publish: CONNACK 0x87 (3.1.1: 5, not authorized). */
+function refuseWill(conn: Connection, p: ConnectPacket): void {
+  const topic = p.will!.topic;
+  conn.ctx.events.emit({ type: 'acl.denied', tenantId: conn.tenant!.id, clientId: conn.clientId, action: 'publish', topic });
+  conn.refuse(ReasonCode.NotAuthorized, 'not authorized to publish the will', p.protocolVersion);
+}
+
+/** The CONNECT passed every check of the tenant's settings: quotas, the session, the CONNACK. */
+function openSession(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
+  const ctx = conn.ctx;
+  const tenant = conn.tenant!;
+  const settings = conn.settings;
   const v5 = p.protocolVersion === 5;
   const props = p.properties;
   // Session expiry: MQTT 5 asks for one; a 3.1.1 persistent session lasts as long as the tenant allows.
@@ -124,7 +161,7 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
   const cleanStart = p.cleanStart || settings.forceTransient;
   const keepAlive = clampKeepAlive(p.keepAlive, settings);
 
-  const quotaRefusal = checkQuotas(conn, clientId, expiry, cleanStart);
+  const quotaRefusal = checkQuotas(conn, clientId, expiry);
   if (quotaRefusal) {
     conn.refuse(quotaRefusal[0], quotaRefusal[1], p.protocolVersion);
     return;
@@ -159,6 +196,8 @@ function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, a
     }
   }
   conn.send({ type: 2, sessionPresent: present, reasonCode: 0, properties });
+  // What came behind CONNECT (held since: input-flow.ts) is decoded now, under the tenant's limits.
+  if (conn.pendingInput !== undefined) conn.gate.release(Hold.Connack);
   conn.startKeepAlive(keepAlive);
   applyCredentials(conn, result);
   ctx.sessions.started(session, present);
@@ -199,7 +238,7 @@ function checkAgainstSettings(p: ConnectPacket, s: TenantSettings): [number, str
 }
 
 /** Tenant quotas at connect: connections, connect rate, persistent sessions. */
-function checkQuotas(conn: Connection, clientId: string, expiry: number, cleanStart: boolean): [number, string] | undefined {
+function checkQuotas(conn: Connection, clientId: string, expiry: number): [number, string] | undefined {
   const tenant = conn.tenant!;
   const quotas = conn.ctx.quotas;
   if (!quotas.allows(tenant, 'connectRate', clientId)) return [ReasonCode.ConnectionRateExceeded, 'connection rate exceeded'];
@@ -207,7 +246,8 @@ function checkQuotas(conn: Connection, clientId: string, expiry: number, cleanSt
   const existing = tenant.sessions.get(clientId);
   // A takeover replaces a connection of the tenant: it does not add one.
   if (!existing?.connected && !quotas.allows(tenant, 'connections', clientId)) return [ReasonCode.QuotaExceeded, 'connection quota exceeded'];
-  const newPersistent = expiry > 0 && (cleanStart || existing === undefined || !existing.persistent);
+  // A clean start of a persistent session replaces it: the tenant has no more sessions than before.
+  const newPersistent = expiry > 0 && (existing === undefined || !existing.persistent);
   if (newPersistent && !quotas.allows(tenant, 'persistentSessions', clientId)) return [ReasonCode.QuotaExceeded, 'persistent session quota exceeded'];
   return undefined;
 }

@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import type { PublishPacket, PubrelPacket } from '../codec/packets';
 import { ReasonCode } from '../codec/reason-codes';
 import { Message, messagePropertiesOf } from '../routing/message';
+import { mayRetain } from '../tenant/quotas';
 import { validateTopicName } from '../topic/validate';
 import { ConnState, type Connection } from './connection';
 import { TrafficLimits } from './traffic-limits';
@@ -133,14 +134,7 @@ function accept(conn: Connection, p: PublishPacket, topic: string): void {
 }
 
 function retainAllowed(conn: Connection, msg: Message): boolean {
-  const tenant = conn.tenant!;
-  const quotas = conn.ctx.quotas;
-  if (!quotas.allows(tenant, 'retainedPublishRate', conn.clientId)) return false;
-  tenant.usage.rates.retainedPublishes.add(conn.ctx.clock.now());
-  if (msg.payload.length === 0) return true; // deleting is always allowed
-  const existing = conn.ctx.retained.get(tenant.id, msg.topic, conn.ctx.clock.now());
-  if (!existing && !quotas.allows(tenant, 'retainedTopics', conn.clientId)) return false;
-  return quotas.allows(tenant, 'retainedBytes', conn.clientId);
+  return mayRetain(conn.ctx.quotas, conn.ctx.retained, conn.tenant!, msg, conn.ctx.clock.now());
 }
 
 /** PUBREL: release the QoS 2 packet id and answer PUBCOMP (0x92 when the id is unknown). */

@@ -10,6 +10,7 @@ import { flushWrites } from '../transport/socket-writer';
 import { TurnBatch } from '../util/turn-batch';
 import type { DecodeError } from '../codec/decoder';
 import { ConnState, type Connection } from './connection';
+import { Hold } from './input-gate';
 
 /** Reads a chunk: behind input still waiting, or on to fair scheduling and the decoder. */
 export function readInput(conn: Connection, chunk: Buffer): void {
@@ -43,10 +44,22 @@ export function consumeInput(conn: Connection, chunk: Buffer): void {
   }
   const rest = conn.decoder.takeRest();
   if (rest === undefined || conn.closed) return;
+  if (conn.state !== ConnState.Connected) {
+    // Behind a CONNECT still being decided: decoded after the CONNACK, under the tenant's limits.
+    conn.pendingInput = rest;
+    conn.gate.hold(Hold.Connack);
+    return;
+  }
   const tenant = conn.tenant;
   const fairness = conn.ctx.fairness;
-  if (tenant !== undefined && fairness !== undefined) fairness.holdFirst(tenant, conn, rest);
-  else conn.pendingInput = rest;
+  if (tenant !== undefined && fairness !== undefined) {
+    fairness.holdFirst(tenant, conn, rest);
+    // Nothing else holds it (the CONNECT that yielded): handled at the end of this turn.
+    if (!conn.inputBlocked) fairness.unblocked(tenant);
+  } else {
+    conn.pendingInput = rest;
+    if (!conn.inputBlocked) feedLater.add(conn);
+  }
 }
 
 /** Only fair scheduling holds the input now: chunks it held, or input left undecoded, may go on. */
@@ -59,7 +72,7 @@ export function inputUnblocked(conn: Connection): void {
 /** Connections whose undecoded input goes on at the end of this turn. */
 const feedLater = new TurnBatch<Connection>((conn) => {
   const rest = conn.pendingInput;
-  if (rest === undefined || conn.closed || conn.inputBlocked) return;
+  if (rest === undefined || conn.closed || conn.inputBlocked || conn.state !== ConnState.Connected) return;
   conn.pendingInput = undefined;
   consumeInput(conn, rest);
 });

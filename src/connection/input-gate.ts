@@ -15,6 +15,8 @@ export const Hold = {
   Fairness: 4,
   /** A subscriber this connection publishes to fell behind. */
   Backpressure: 8,
+  /** What the client sent behind CONNECT waits for the CONNACK (its tenant's limits apply then). */
+  Connack: 16,
 } as const;
 
 /** Told when every hold but fair scheduling has let go. */

@@ -144,7 +144,8 @@ export type ResourceType =
 
 /** Per-tenant quota decisions: `false` means the tenant has no more of that resource. Synchronous (hot path). */
 export interface ResourceThrottler {
-  hasResource(tenantId: string, resource: ResourceType): boolean;
+  /** `amount`: how much more is asked for: the message's bytes for the byte quotas, 1 otherwise. */
+  hasResource(tenantId: string, resource: ResourceType, amount?: number): boolean;
   close?(): void | Promise<void>;
 }
 

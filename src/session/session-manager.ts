@@ -47,6 +47,8 @@ export class SessionManager {
     private readonly now: () => number,
     /** Called when a tenant may have nothing left (its registry drops it if so). */
     private readonly tenantMayBeIdle: (tenant: Tenant) => void = () => undefined,
+    /** Whether a retained will may be stored under its tenant's retained quotas (it is published all the same). */
+    private readonly mayRetain: (tenant: Tenant, msg: Message) => boolean = () => true,
   ) {}
 
   /**
@@ -308,7 +310,7 @@ export class SessionManager {
       session.clientId,
     );
     this.events.emit({ type: 'will.published', tenantId: tenant.id, clientId: session.clientId, topic: will.topic });
-    const result = this.dispatcher.publish(tenant, msg);
+    const result = this.dispatcher.publish(tenant, msg, !msg.retain || this.mayRetain(tenant, msg));
     result.durable?.catch(() => undefined);
   }
 

@@ -6,7 +6,8 @@
 import type { PluginGuard } from '../plugins/guard';
 import type { EventBus } from '../plugins/event-bus';
 import type { ResourceThrottler, ResourceType } from '../plugins/types';
-import type { RetainStore } from '../retain/retain-store';
+import type { Message } from '../routing/message';
+import { retainedSize, type RetainStore } from '../retain/retain-store';
 import type { TenantSettings } from './settings';
 import type { Tenant } from './tenant';
 import type { TenantRegistry } from './tenant-registry';
@@ -38,12 +39,12 @@ export class BuiltinThrottler implements ResourceThrottler {
     private readonly now: () => number,
   ) {}
 
-  hasResource(tenantId: string, resource: ResourceType): boolean {
+  hasResource(tenantId: string, resource: ResourceType, amount = 1): boolean {
     const t = this.tenants.find(tenantId);
     if (!t) return true;
     const limit = t.settings[QUOTA_SETTING[resource]] as number;
     if (!limit) return true;
-    return usedOf(t, resource, this.retained, this.now()) < limit;
+    return usedOf(t, resource, this.retained, this.now()) + amount <= limit;
   }
 }
 
@@ -93,15 +94,19 @@ export class Quotas {
     readonly plugin: boolean,
   ) {}
 
-  /** Whether `tenant` may have more of `resource`; a refusal is reported as an event. */
-  allows(tenant: Tenant, resource: ResourceType, clientId?: string): boolean {
+  /**
+   * Whether `tenant` may have `amount` more of `resource` (bytes for the byte quotas, else 1); a
+   * refusal is reported as an event. Nothing more (amount 0 or less) is always allowed.
+   */
+  allows(tenant: Tenant, resource: ResourceType, clientId?: string, amount = 1): boolean {
+    if (amount <= 0) return true;
     let ok: boolean;
     if (this.plugin) {
       // Throttlers are synchronous (hot path): a promise counts as a failure of the plugin.
-      const r = this.guard.callSync('throttler.hasResource', () => this.throttler.hasResource(tenant.id, resource));
+      const r = this.guard.callSync('throttler.hasResource', () => this.throttler.hasResource(tenant.id, resource, amount));
       ok = r.ok ? r.value !== false : this.onFailure === 'allow';
     } else {
-      ok = this.throttler.hasResource(tenant.id, resource);
+      ok = this.throttler.hasResource(tenant.id, resource, amount);
     }
     if (!ok && this.events.enabled) {
       const limit = tenant.settings[QUOTA_SETTING[resource]] as number;
@@ -109,4 +114,19 @@ export class Quotas {
     }
     return ok;
   }
+}
+
+/**
+ * Whether a retained publish of `msg` may be stored under the tenant's retained quotas (publishes
+ * per second, topics, bytes), counting it in the publish rate. Deleting (empty payload) is always
+ * allowed; replacing a topic's message asks only for the bytes it adds.
+ */
+export function mayRetain(quotas: Quotas, retained: RetainStore, tenant: Tenant, msg: Message, now: number): boolean {
+  const clientId = msg.origin || undefined;
+  if (!quotas.allows(tenant, 'retainedPublishRate', clientId)) return false;
+  tenant.usage.rates.retainedPublishes.add(now);
+  if (msg.payload.length === 0) return true;
+  const existing = retained.get(tenant.id, msg.topic, now);
+  if (!existing && !quotas.allows(tenant, 'retainedTopics', clientId)) return false;
+  return quotas.allows(tenant, 'retainedBytes', clientId, retainedSize(msg) - (existing ? retainedSize(existing) : 0));
 }

@@ -8,6 +8,7 @@ import { DEFAULT_TENANT_SETTINGS, mergeSettings, type TenantSettings, type Tenan
 export class SettingsSource {
   private readonly cache = new Map<string, TenantSettings>();
   private providerPatches = new Map<string, TenantSettingsPatch>();
+  private largestPacket: number | undefined = undefined;
 
   constructor(private fileBlocks: Record<string, TenantSettingsPatch> = {}) {}
 
@@ -45,6 +46,20 @@ export class SettingsSource {
     return out;
   }
 
+  /**
+   * The largest packet any known tenant accepts: the limit of a CONNECT, which is decoded before
+   * its tenant is known (each tenant's own limit applies from its CONNACK on).
+   */
+  get connectPacketLimit(): number {
+    if (this.largestPacket === undefined) {
+      let max = this.get('default').maxPacketSize;
+      for (const id of Object.keys(this.fileBlocks)) max = Math.max(max, this.get(id).maxPacketSize);
+      for (const id of this.providerPatches.keys()) max = Math.max(max, this.get(id).maxPacketSize);
+      this.largestPacket = max;
+    }
+    return this.largestPacket;
+  }
+
   /** Tenants that have settings from the setting provider. */
   providerTenants(): IterableIterator<string> {
     return this.providerPatches.keys();
@@ -54,6 +69,7 @@ export class SettingsSource {
   setFileBlocks(blocks: Record<string, TenantSettingsPatch>): void {
     this.fileBlocks = blocks;
     this.cache.clear();
+    this.largestPacket = undefined;
   }
 
   /** Sets what a setting provider returned for a tenant (undefined clears it). `default` applies to all. */
@@ -62,5 +78,6 @@ export class SettingsSource {
     else this.providerPatches.delete(tenantId);
     if (tenantId === 'default') this.cache.clear();
     else this.cache.delete(tenantId);
+    this.largestPacket = undefined;
   }
 }

@@ -22,7 +22,7 @@ export interface TenantServices {
   redispatch(group: SharedGroup, out: Outbound, leaving: Session): void;
   readonly persistence: SessionPersistence | undefined;
   /** Quota decisions; `plugin` is true when a throttler plugin decides (then every check asks it). */
-  readonly quotas: { allows(tenant: Tenant, resource: ResourceType, clientId?: string): boolean; readonly plugin: boolean };
+  readonly quotas: { allows(tenant: Tenant, resource: ResourceType, clientId?: string, amount?: number): boolean; readonly plugin: boolean };
 }
 
 export class Tenant implements SessionHost, FairTenant {
@@ -88,12 +88,12 @@ export class Tenant implements SessionHost, FairTenant {
     this.services.redispatch(group, out, leaving);
   }
 
-  admit(session: Session, _bytes: number): boolean {
+  admit(session: Session, bytes: number): boolean {
     const q = this.services.quotas;
     const s = this.settings;
     if (!q.plugin && s.maxSessionMemory === 0 && (s.maxPersistentSessionBytes === 0 || !session.persistent)) return true;
-    if (!q.allows(this, 'sessionMemory', session.clientId)) return false;
-    return !session.persistent || q.allows(this, 'persistentSessionBytes', session.clientId);
+    if (!q.allows(this, 'sessionMemory', session.clientId, bytes)) return false;
+    return !session.persistent || q.allows(this, 'persistentSessionBytes', session.clientId, bytes);
   }
 
   held(session: Session, delta: number): void {

@@ -14,6 +14,7 @@ import type { MqttClient } from 'mqtt';
 import { hashPassword } from '../../src/auth/passwd';
 import type { TestBroker } from '../helpers/broker';
 import {
+  attempt,
   end,
   httpServer,
   hx,
@@ -21,6 +22,7 @@ import {
   mustConnect,
   pubCode,
   RC,
+  RC311,
   recordEvents,
   scramConnect,
   scramReauth,
@@ -221,6 +223,30 @@ describe('access rules from the file provider', () => {
       assert.equal(denied.tenantId, 'acme');
     });
   }
+
+  it('a will the rules do not let the client publish: CONNACK 0x87 (3.1.1: 5) and acl.denied; an allowed will is published', T, async () => {
+    const events = recordEvents(tb.broker);
+    const watcher = await as('watcher');
+    const inbox = new Inbox(watcher);
+    assert.deepEqual(await subCodes(watcher, ['#']), [1]);
+    for (const version of [5, 4] as const) {
+      const id = uid(`will${version}`);
+      const will = { topic: 'alarm/all', payload: Buffer.from('forged'), qos: 1 as const, retain: true };
+      const refused = await attempt(tb.port, { username: 'byclient', password: PASSWORD, protocolVersion: version, clientId: id, will });
+      assert.equal(refused.code, version === 5 ? RC.NotAuthorized : RC311.NotAuthorized, `MQTT ${version}: ${refused.connack?.properties?.reasonString ?? ''}`);
+      const denied = events.filter((e) => e.type === 'acl.denied' && e.clientId === id);
+      assert.deepEqual(
+        denied.map((e) => e.type === 'acl.denied' && [e.action, e.topic]),
+        [['publish', 'alarm/all']],
+      );
+    }
+    const id = uid('willok');
+    const ok = await mustConnect(tb.port, { username: 'byclient', password: PASSWORD, clientId: id, will: { topic: `devices/${id}/lwt`, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    ok.stream.destroy(); // no DISCONNECT: the will goes out
+    await inbox.waitTopic(`devices/${id}/lwt`);
+    await sleep(100);
+    assert.ok(!inbox.topics().includes('alarm/all'), `a refused will was published: ${inbox.topics().join(', ')}`);
+  });
 
   it('a wildcard subscription is granted only when the rule covers it (`devices/#`)', T, async () => {
     const c = await as('denyfirst');
