@@ -79,7 +79,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   /** End of the credentials' validity (see authentication.ts). */
   credentialsDeadline: DeadlineHandle | undefined;
   /** Rate limits and quotas watching this connection's traffic, if any. */
-  private limits: TrafficLimits | undefined = undefined;
+  limits: TrafficLimits | undefined = undefined;
   /** Why the socket is not being read (see input-gate.ts); created the first time it is paused. */
   private inputGate: InputGate | undefined = undefined;
   /** Chunks fair scheduling holds for a later turn (see FairScheduler). */

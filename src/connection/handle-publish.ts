@@ -10,7 +10,6 @@ import { Message, messagePropertiesOf } from '../routing/message';
 import { mayRetain } from '../tenant/quotas';
 import { validateTopicName } from '../topic/validate';
 import { ConnState, type Connection } from './connection';
-import { TrafficLimits } from './traffic-limits';
 
 export function handlePublish(conn: Connection, p: PublishPacket): void {
   const s = conn.settings;
@@ -54,7 +53,7 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     }
   }
   // The PUBLISH over the connection's publish rate is not routed: DISCONNECT 0x96 instead.
-  if (s.publishRate > 0 && !TrafficLimits.mayPublish(conn, conn.ctx.clock.now())) return;
+  if (s.publishRate > 0 && conn.limits?.mayPublish(conn.ctx.clock.now()) === false) return;
   if (v5 && s.payloadFormatValidation && p.properties?.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
     refuse(conn, p, ReasonCode.PayloadFormatInvalid);
     return;

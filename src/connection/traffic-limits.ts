@@ -22,12 +22,6 @@ export interface LimitedConnection {
   outboundRenewed(): void;
 }
 
-/**
- * The limits of each connection that has a publish rate, for `TrafficLimits.mayPublish`, which runs
- * before a PUBLISH is routed (the connection holds its limits privately; entries go with it).
- */
-const publishLimited = new WeakMap<LimitedConnection, TrafficLimits>();
-
 export class TrafficLimits {
   private readonly trackInbound: boolean;
   private readonly trackFanout: boolean;
@@ -57,26 +51,17 @@ export class TrafficLimits {
     this.trackFanout = plugin || s.maxFanoutBytesPerSecond > 0;
     if (s.inboundBandwidth > 0) this.inRate = new RateWindow();
     if (s.outboundBandwidth > 0) this.outRate = new RateWindow();
-    if (s.publishRate > 0) {
-      this.pubRate = new RateWindow();
-      publishLimited.set(conn, this);
-    }
+    if (s.publishRate > 0) this.pubRate = new RateWindow();
   }
 
   /**
-   * Before a PUBLISH of `conn` is routed: counts it against the connection's publish rate (if it has
-   * one). The PUBLISH that exceeds the rate is not routed nor acknowledged: the connection is closed
-   * with DISCONNECT 0x96 instead, and the client may send it again once reconnected.
+   * Before a PUBLISH is routed: counts it against the connection's publish rate (if it has one). The
+   * PUBLISH that exceeds the rate is neither routed nor acknowledged: the connection is closed with
+   * DISCONNECT 0x96 instead, and the client may send it again once reconnected.
    */
-  static mayPublish(conn: LimitedConnection, now: number): boolean {
-    const limits = publishLimited.get(conn);
-    return limits === undefined || limits.countPublish(now);
-  }
-
-  private countPublish(now: number): boolean {
-    const { conn } = this;
-    if (this.pubRate!.add(now) <= conn.settings.publishRate) return true;
-    conn.closeWith(ReasonCode.MessageRateTooHigh, true, 'publish rate too high');
+  mayPublish(now: number): boolean {
+    if (this.pubRate === undefined || this.pubRate.add(now) <= this.conn.settings.publishRate) return true;
+    this.conn.closeWith(ReasonCode.MessageRateTooHigh, true, 'publish rate too high');
     return false;
   }
 
