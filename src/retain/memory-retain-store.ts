@@ -6,7 +6,12 @@ import { retainedSize, type RetainStore, type RetainUsage } from './retain-store
 interface TenantRetained {
   index: RetainedIndex<Message>;
   bytes: number;
+  /** When `sweepTenant` last walked this tenant's messages (ms). */
+  sweptAt: number;
 }
+
+/** How often one tenant's retained messages may be walked for expired ones outside the periodic sweep. */
+const TENANT_SWEEP_MS = 1000;
 
 export class MemoryRetainStore implements RetainStore {
   protected readonly tenants = new Map<string, TenantRetained>();
@@ -27,7 +32,7 @@ export class MemoryRetainStore implements RetainStore {
       return;
     }
     if (!t) {
-      t = { index: new RetainedIndex(), bytes: 0 };
+      t = { index: new RetainedIndex(), bytes: 0, sweptAt: 0 };
       this.tenants.set(tenantId, t);
     }
     msg.own();
@@ -69,18 +74,29 @@ export class MemoryRetainStore implements RetainStore {
 
   sweep(now: number): number {
     let removed = 0;
-    for (const [tenantId, t] of [...this.tenants]) {
-      const expired: string[] = [];
-      for (const [topic, msg] of t.index.entries()) if (msg.isExpired(now)) expired.push(topic);
-      for (const topic of expired) {
-        const old = t.index.delete(topic);
-        if (old) t.bytes -= retainedSize(old);
-        this.forget(tenantId, topic);
-        removed++;
-      }
-      if (t.index.size === 0) this.tenants.delete(tenantId);
-    }
+    for (const tenantId of [...this.tenants.keys()]) removed += this.sweepExpired(tenantId, now);
     return removed;
+  }
+
+  sweepTenant(tenantId: string, now: number): number {
+    const t = this.tenants.get(tenantId);
+    if (!t || now - t.sweptAt < TENANT_SWEEP_MS) return 0;
+    t.sweptAt = now;
+    return this.sweepExpired(tenantId, now);
+  }
+
+  private sweepExpired(tenantId: string, now: number): number {
+    const t = this.tenants.get(tenantId);
+    if (!t) return 0;
+    const expired: string[] = [];
+    for (const [topic, msg] of t.index.entries()) if (msg.isExpired(now)) expired.push(topic);
+    for (const topic of expired) {
+      const old = t.index.delete(topic);
+      if (old) t.bytes -= retainedSize(old);
+      this.forget(tenantId, topic);
+    }
+    if (t.index.size === 0) this.tenants.delete(tenantId);
+    return expired.length;
   }
 
   /** A retained message was removed by the sweep: durable stores delete it too. */

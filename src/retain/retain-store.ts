@@ -20,6 +20,11 @@ export interface RetainStore {
   list(tenantId: string, offset: number, limit: number, now: number): Message[];
   /** Removes expired messages; returns how many. */
   sweep(now: number): number;
+  /**
+   * Removes one tenant's expired messages, at most once a second per tenant (a tenant at its retained
+   * quota, so that messages no longer served stop counting against it); returns how many.
+   */
+  sweepTenant(tenantId: string, now: number): number;
   close(): Promise<void>;
 }
 

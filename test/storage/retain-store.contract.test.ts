@@ -167,6 +167,21 @@ for (const factory of retainStoreFactories) {
       }
     });
 
+    test('sweepTenant removes one tenant\'s expired messages, at most once a second per tenant', async () => {
+      await set('acme', retained('short', 'sss', { expiresAt: T0 + 1000 }));
+      await set('acme', retained('later', 'l', { expiresAt: T0 + 1500 }));
+      await set('other', retained('short', 'o', { expiresAt: T0 + 1000 }));
+      assert.equal(store.sweepTenant('acme', T0 + 1000), 1, 'acme/short only');
+      assert.deepEqual(store.usage('other'), expectedUsage([['short', 'o']]), 'another tenant is left to the periodic sweep');
+      assert.equal(store.sweepTenant('acme', T0 + 1600), 0, 'not again within a second');
+      assert.equal(store.sweepTenant('acme', T0 + 2000), 1, 'acme/later a second later');
+      assert.deepEqual(store.usage('acme'), { topics: 0, bytes: 0 });
+      if (factory.durable) {
+        await reopen();
+        assert.deepEqual(store.usage('acme'), { topics: 0, bytes: 0 }, 'swept messages stay deleted');
+      }
+    });
+
     test('usage counts topics and bytes exactly through set, replace, delete and sweep', async () => {
       const live = new Map<string, string | Buffer>();
       const apply = async (topic: string, payload: string | Buffer, expiresAt = 0): Promise<void> => {

@@ -21,6 +21,7 @@ const TENANTS = {
   small: { maxPacketSize: 200 },
   rBytes: { maxRetainedBytes: 100, maxPacketSize: BIG },
   rTopics: { maxRetainedTopics: 1 },
+  rExpiry: { maxRetainedTopics: 1 },
   mem: { maxSessionMemory: 1000, maxPacketSize: BIG },
   pers: { maxPersistentSessions: 1 },
 } as const;
@@ -92,6 +93,19 @@ describe('byte quotas count the message being added', () => {
     assertQuotaEvent('mem', 'sessionMemory');
     await back.end(false, { properties: { sessionExpiryInterval: 0 } });
     await eventually(() => tenant.usage.sessionBytes === 0, () => `${tenant.usage.sessionBytes} bytes still held`);
+  });
+});
+
+describe('expired retained messages', () => {
+  test('maxRetainedTopics 1: a retained message past its expiry no longer counts against the quota', T, async () => {
+    const prefix = `re/${uid('t')}`;
+    const p = await as('rExpiry', { protocolVersion: 5 });
+    assert.equal(await p.publish(`${prefix}/short`, 'short', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } }), 0x10, 'retained (no subscribers)');
+    assert.equal(await p.publish(`${prefix}/other`, 'other', { qos: 1, retain: true }), 0x97, 'the quota is reached while it lives');
+    await sleep(1100);
+    assert.equal(await p.publish(`${prefix}/other`, 'other', { qos: 1, retain: true }), 0x10, 'room once it has expired (retained, no subscribers)');
+    assert.equal(h.broker.retained.usage('rExpiry').topics, 1);
+    await p.publish(`${prefix}/other`, '', { qos: 1, retain: true });
   });
 });
 
