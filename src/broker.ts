@@ -219,7 +219,10 @@ export class Broker {
 
   /** Publishes a message as the broker (admin API, tests). */
   publish(tenantId: string, msg: Message): Promise<void> | undefined {
-    return this.dispatcher.publish(this.tenants.get(tenantId), msg).durable;
+    const tenant = this.tenants.get(tenantId);
+    const durable = this.dispatcher.publish(tenant, msg).durable;
+    this.tenants.release(tenant); // a tenant with nothing else in memory is not kept for this
+    return durable;
   }
 
   tenant(id: string): Tenant | undefined {

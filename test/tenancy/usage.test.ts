@@ -10,6 +10,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { Message } from '../../src/routing/message';
 import type { IClientOptions } from 'mqtt';
 import { GAUGES, Harness, T, TenantWatch, eventually, expectAllZero, gauges, persistent, sleep, uid, userOf, VERSIONS, type Client, type Raw, type RawConnect, type Version } from './util';
 
@@ -327,6 +328,20 @@ describe('one tenant, one object', () => {
     await c.subscribe('rel/x', { qos: 1 });
     await c.end();
     await expectGone(t, 'after the client left');
+    await expectReleased(t.id, 'after the client left');
+  });
+
+  test('a message the broker publishes (broker.publish) to a tenant with nothing in memory leaves no tenant behind; one with clients keeps it', T, async () => {
+    const ghost = uid('ghost');
+    await h.broker.publish(ghost, new Message('pub/x', Buffer.from('x'), 0, false, undefined, 0, ''));
+    assert.equal(h.broker.tenant(ghost), undefined, `the registry holds tenant ${ghost}`);
+    const t = freshTenant();
+    const c = await as(t.id);
+    await c.subscribe('pub/x', { qos: 1 });
+    await h.broker.publish(t.id, new Message('pub/x', Buffer.from('to a live tenant'), 1, false, undefined, 0, ''));
+    await c.waitPayload('to a live tenant');
+    assert.ok(h.broker.tenant(t.id), 'the tenant with a client was released');
+    await c.end();
     await expectReleased(t.id, 'after the client left');
   });
 
