@@ -1,6 +1,7 @@
 /**
  * Per-tenant usage counters. Gauges move up and down with the thing they count and must return to
- * zero when it is all gone; counters only grow.
+ * zero when it is all gone; counters only grow while the tenant is in memory (the registry drops a
+ * tenant with nothing left, and only its rate windows are kept, until their second is over).
  */
 import { RateWindow } from './rate-window';
 
