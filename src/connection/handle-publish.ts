@@ -24,6 +24,11 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     conn.abort(ReasonCode.RetainNotSupported, 'retain is not available');
     return;
   }
+  if (v5 && p.properties?.subscriptionIdentifiers !== undefined) {
+    // [MQTT-3.3.4-6] Subscription Identifiers go from the server to clients only.
+    conn.abort(ReasonCode.ProtocolError, 'subscription identifier in a PUBLISH from a client');
+    return;
+  }
   let topic = p.topic;
   const alias = v5 ? (p.properties?.topicAlias ?? 0) : 0;
   if (alias !== 0 || topic.length === 0) {

@@ -148,6 +148,24 @@ describe('2.2.2 PUBLISH properties', () => {
       );
       await expectDisconnect(p, 0x82);
     }));
+  test('[MQTT-3.3.4-6] a Subscription Identifier in a client\'s PUBLISH is a protocol error (DISCONNECT 0x82), and nothing is delivered', () =>
+    guarded(tb, async () => {
+      const sub = await connected(tb.port, 5);
+      sub.write(packet(0x82, [0x00, 0x01, 0x00], str('sid/x'), [0x00])); // SUBSCRIBE id 1, no properties, "sid/x" QoS 0
+      assert.equal((await sub.next(9))?.type, 9, 'SUBACK');
+      const p = await connected(tb.port, 5);
+      p.write(
+        frame([
+          0x30, 0x0b, //                  PUBLISH QoS 0, remaining length 11
+          0x00, 0x05, 0x73, 0x69, 0x64, 0x2f, 0x78, // topic "sid/x"
+          0x02, //                        property length 2
+          0x0b, 0x01, //                  Subscription Identifier = 1: server to client only
+          0x6d, //                        payload "m"
+        ]),
+      );
+      await expectDisconnect(p, 0x82);
+      assert.equal(await sub.next(3, 300).catch(() => undefined), undefined, 'the PUBLISH was delivered');
+    }));
 });
 
 describe('3.3.2.3.4 topic aliases', () => {
