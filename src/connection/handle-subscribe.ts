@@ -30,6 +30,8 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
   const decisions: Decision[] = [];
   let asyncAnswers = false;
   let added = 0;
+  /** Filters this SUBSCRIBE adds: one repeated later in it replaces the first, it adds nothing. */
+  let adding: Set<string> | undefined;
   for (let i = 0; i < p.subscriptions.length; i++) {
     const req = p.subscriptions[i]!;
     const d: Decision = { req, parsed: undefined, code: 0, allowed: false };
@@ -44,7 +46,7 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
       continue;
     }
     d.parsed = parsed;
-    const exists = session.subscriptions.has(req.filter);
+    const exists = session.subscriptions.has(req.filter) || adding?.has(req.filter) === true;
     if (parsed.shareGroup !== undefined) {
       if (req.noLocal) {
         // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
@@ -68,7 +70,10 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
       d.code = ReasonCode.QuotaExceeded;
       continue;
     }
-    if (!exists) added++;
+    if (!exists) {
+      added++;
+      (adding ??= new Set()).add(req.filter);
+    }
     d.allowed = conn.checkAuthorization ? conn.authorization.check(conn.identity!, 'subscribe', parsed.filter, req.qos, false) : true;
     if (d.allowed instanceof Promise) asyncAnswers = true;
   }

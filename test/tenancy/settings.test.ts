@@ -348,6 +348,9 @@ describe('subscriptions', () => {
     assert.deepEqual(await a.subscribe('s/3', { qos: 1 }), [1]);
     const b = await as(undefined);
     assert.deepEqual(await b.subscribe(['s/1', 's/2', 's/3'], { qos: 1 }), [1, 1, 1]);
+    const raw = await h.rawConnected(5, { username: userOf('subs') });
+    assert.deepEqual(await raw.subscribe(['d/1', 'd/1', 'd/2']), [1, 1, 1], 'a filter repeated in one SUBSCRIBE is one subscription');
+    assert.deepEqual(await raw.subscribe(['d/3']), [0x97]);
   });
 
   test('maxSharedGroupMembers 2: a third member of a group gets 0x97 (another group is fine); B takes three', T, async () => {
