@@ -65,8 +65,10 @@ function handleDisconnect(conn: Connection, reasonCode: number, sessionExpiry: n
   const session = conn.session!;
   const s = conn.settings;
   if (sessionExpiry !== undefined) {
-    // [MQTT-3.14.2-2] a session expiry of 0 at CONNECT cannot be raised at DISCONNECT.
-    if (session.expiryInterval === 0 && sessionExpiry !== 0 && !s.forceTransient) {
+    // [MQTT-3.14.2-2] a session expiry of 0 at CONNECT cannot be raised at DISCONNECT. A tenant
+    // that allows no expiry (or forces transient sessions) gave 0 whatever the CONNECT asked: the
+    // client's value is clamped to 0 again rather than taken for a protocol error.
+    if (session.expiryInterval === 0 && sessionExpiry !== 0 && !s.forceTransient && s.maxSessionExpiry > 0) {
       conn.abort(ReasonCode.ProtocolError, 'session expiry set at DISCONNECT after 0 at CONNECT');
       return;
     }

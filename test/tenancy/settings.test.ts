@@ -41,6 +41,7 @@ const TENANTS = {
   receiveMax: { receiveMaximum: 5 },
   packetSize: { maxPacketSize: 1024 },
   expiry: { maxSessionExpiry: 1 },
+  noExpiry: { maxSessionExpiry: 0 },
   keepAlive: { minKeepAlive: 30, maxKeepAlive: 120 },
   filters: { maxFiltersPerSubscribe: 2 },
   subs: { maxSubscriptionsPerSession: 2 },
@@ -278,6 +279,23 @@ describe('sessions', () => {
     const b2 = await as(undefined, { clientId: idB, ...persistent(5, true, 3600) });
     assert.equal(b2.connack!.sessionPresent, true, "B's session is gone");
     await b2.end(false, { properties: { sessionExpiryInterval: 0 } });
+  });
+
+  test('maxSessionExpiry 0: a client that asked for an expiry may repeat it at DISCONNECT (clamped to 0 again, not a protocol error)', T, async () => {
+    const id = uid('noexp');
+    const c = await as('noExpiry', { clientId: id, ...persistent(5, false, 3600) });
+    assert.equal(prop(c, 'sessionExpiryInterval'), 0, 'CONNACK Session Expiry Interval');
+    const events = h.log.of('client.disconnected', (e) => e.clientId === id);
+    await c.end(false, { properties: { sessionExpiryInterval: 3600 } });
+    await sleep(100);
+    const gone = h.log.of('client.disconnected', (e) => e.clientId === id).slice(events.length);
+    assert.deepEqual(
+      gone.map((e) => e.type === 'client.disconnected' && [e.by, hx(e.reasonCode)]),
+      [['client', hx(0)]],
+      'a normal DISCONNECT by the client, not a protocol error',
+    );
+    const back = await as('noExpiry', { clientId: id, ...persistent(5, true, 3600) });
+    assert.equal(back.connack!.sessionPresent, false, 'the session outlived its expiry of 0');
   });
 
   for (const v of [4, 5] as const) {
