@@ -156,8 +156,8 @@ describe('persistent sessions', () => {
 });
 
 describe('packet size limits from CONNECT on', () => {
-  /** CONNECT and a QoS 1 PUBLISH in one write, before the CONNACK; returns the packets answered. */
-  async function pipelined(tenant: Name, payloadBytes: number): Promise<Packet[]> {
+  /** CONNECT and a QoS 1 PUBLISH in one write, before the CONNACK; returns the answers (type and reason code). */
+  async function pipelined(tenant: Name, payloadBytes: number): Promise<string[]> {
     const raw = await RawClient.open(h.port, 5);
     const connect: Packet = { type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 30, clientId: uid('pipe'), username: userOf(tenant) };
     const publish: Packet = { type: 3, topic: `pipe/${tenant}`, payload: Buffer.alloc(payloadBytes, 0x61), qos: 1, retain: false, dup: false, packetId: 1 };
@@ -170,30 +170,14 @@ describe('packet size limits from CONNECT on', () => {
       if (p.type === 14 || p.type === 4) break;
     }
     raw.close();
-    return got;
+    return got.map((p) => `${p.type === 2 ? 'CONNACK' : `type ${p.type}`} ${hx('reasonCode' in p ? p.reasonCode : undefined)}`);
   }
 
   test('a PUBLISH sent right behind CONNECT is decoded under its tenant’s maxPacketSize, though authentication answers later', T, async () => {
     const watch = await as('small');
     await watch.subscribe('pipe/#', { qos: 1 });
-    const small = await pipelined('small', 1000);
-    assert.deepEqual(
-      small.map((p) => [p.type, hx('reasonCode' in p ? p.reasonCode : undefined)]),
-      [
-        [2, hx(0)],
-        [14, hx(0x95)],
-      ],
-      'CONNACK, then DISCONNECT 0x95 for the PUBLISH over 200 bytes',
-    );
-    const big = await pipelined('big', 1000);
-    assert.deepEqual(
-      big.map((p) => [p.type, hx('reasonCode' in p ? p.reasonCode : undefined)]),
-      [
-        [2, hx(0)],
-        [4, hx(0x10)],
-      ],
-      'under 100,000 bytes: CONNACK, then PUBACK (no matching subscribers)',
-    );
+    assert.deepEqual(await pipelined('small', 1000), ['CONNACK 0x00', 'type 14 0x95'], 'CONNACK, then DISCONNECT 0x95 for the PUBLISH over 200 bytes');
+    assert.deepEqual(await pipelined('big', 1000), ['CONNACK 0x00', 'type 4 0x10'], 'under 100,000 bytes: CONNACK, then PUBACK (no matching subscribers)');
     await sleep(100);
     assert.deepEqual(watch.payloads, [], 'the PUBLISH over the limit was delivered');
   });
