@@ -34,8 +34,9 @@ async function start(args: StartArgs): Promise<void> {
   });
   const log = createLogger(config.log.level);
   const configFile = args.config ?? process.env.RATATOSK_CONFIG;
-  const broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
-  log.info({ version: version() }, 'Ratatosk started');
+  // Signals are handled from before the listeners open: a SIGTERM that arrives while the broker is
+  // still starting (a client may already be connected) stops it cleanly once it has started.
+  let broker: Broker | undefined;
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {
@@ -49,7 +50,10 @@ async function start(args: StartArgs): Promise<void> {
       process.exit(1);
     }, (config.shutdownTimeout + 5) * 1000);
     timer.unref();
-    broker.stop().then(
+    if (broker) stopBroker(broker);
+  };
+  const stopBroker = (b: Broker): void => {
+    b.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
@@ -59,6 +63,9 @@ async function start(args: StartArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
+  log.info({ version: version() }, 'Ratatosk started');
+  if (stopping) stopBroker(broker);
 }
 
 async function main(): Promise<void> {

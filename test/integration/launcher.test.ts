@@ -7,9 +7,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { freePort, sleep } from '../storage/broker-process';
 
 const LAUNCHER = resolve(__dirname, '../../../bin/ratatosk');
@@ -82,5 +83,40 @@ describe('bin/ratatosk', () => {
     assert.ok(!args.includes('--initial-old-space-size=32'), args.join(' '));
     const blank = await launch([], { RATATOSK_NODE_FLAGS: '' });
     assert.deepEqual(blank.args.filter((a) => a.startsWith('--') && !a.startsWith('--mqtt') && !a.startsWith('--ws') && !a.startsWith('--storage') && !a.startsWith('--log')), []);
+  });
+
+  test('a SIGTERM while the broker is still starting (a plugin loading) stops it cleanly once started, exit code 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtk-launch-'));
+    try {
+      // A throttler plugin that takes a second to load, and says when it starts.
+      writeFileSync(
+        join(dir, 'slow.js'),
+        "exports.create = async () => { process.stderr.write('slow plugin loading\\n'); await new Promise((r) => setTimeout(r, 1000)); return { hasResource: () => true }; };\n",
+      );
+      writeFileSync(join(dir, 'ratatosk.json'), JSON.stringify({ plugins: { throttler: { module: './slow.js' } } }));
+      const port = await freePort();
+      const argv = [LAUNCHER, 'start', '--config', join(dir, 'ratatosk.json'), '--mqtt-port', String(port), '--ws-port', '0', '--storage', 'memory', '--log-level', 'info'];
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+      try {
+        const deadline = Date.now() + 15_000;
+        while (!output.includes('slow plugin loading')) {
+          assert.ok(Date.now() < deadline && child.exitCode === null, `the plugin did not start loading: ${output}`);
+          await sleep(20);
+        }
+        child.kill('SIGTERM');
+        const { code, signal } = await exited;
+        assert.deepEqual({ code, signal }, { code: 0, signal: null }, `killed by the signal instead of shutting down: ${output}`);
+        assert.match(output, /shutting down/);
+        assert.match(output, /Ratatosk started/, 'it finished starting, then stopped');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
