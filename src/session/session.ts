@@ -64,6 +64,16 @@ function backlogHigh(inboxSize: number): number {
   return Math.min(inboxSize >> 1, 512);
 }
 
+/**
+ * Queue length past which a paused publisher also stops decoding what it already sent: twice the
+ * pause point, and never past halfway from there to a full inbox (a small inbox would otherwise
+ * overflow first).
+ */
+function backlogFar(inboxSize: number): number {
+  const high = backlogHigh(inboxSize);
+  return Math.min(2 * high, high + ((inboxSize - high) >> 1));
+}
+
 function backlogLow(inboxSize: number): number {
   return Math.min(inboxSize >> 2, 128);
 }
@@ -317,7 +327,7 @@ export class Session {
    * publisher should then stop decoding what it already sent, not only stop being read.
    */
   farBehind(): boolean {
-    return this.queue.length > 2 * backlogHigh(this.host.inboxSize());
+    return this.queue.length > backlogFar(this.host.inboxSize());
   }
 
   /**

@@ -24,6 +24,7 @@ const TENANTS = {
   rExpiry: { maxRetainedTopics: 1 },
   mem: { maxSessionMemory: 1000, maxPacketSize: BIG },
   pers: { maxPersistentSessions: 1 },
+  slowSub: { outboundBandwidth: 11_000, inboxSize: 100 },
 } as const;
 type Name = keyof typeof TENANTS;
 
@@ -152,6 +153,27 @@ describe('persistent sessions', () => {
     assert.equal(await other.connackCode(), 0x97, 'a second persistent session');
     await offline.end(false, { properties: { sessionExpiryInterval: 0 } });
     await eventually(() => (tenant('pers')?.usage.persistentSessions ?? 0) === 0, () => 'the session did not end');
+  });
+});
+
+describe('backpressure with a small inbox', () => {
+  test('inboxSize 100, a subscriber slowed to 11 KB/s: its publisher is paused, and every acknowledged QoS 1 message arrives (nothing dropped)', { timeout: 30_000 }, async () => {
+    const n = 300;
+    const sub = await as('slowSub');
+    await sub.subscribe('slow/t', { qos: 1 });
+    const pub = await as('slowSub');
+    const acks = await Promise.all(Array.from({ length: n }, (_, i) => pub.publish('slow/t', `${i}:${'p'.repeat(100)}`, { qos: 1 })));
+    assert.deepEqual(
+      acks.filter((c) => c !== 0),
+      [],
+      'PUBACK codes other than 0',
+    );
+    await sub.waitMessages(n, 20_000);
+    assert.deepEqual(
+      h.log.of('message.dropped', (e) => e.tenantId === 'slowSub').map((e) => e.reason),
+      [],
+      'messages dropped',
+    );
   });
 });
 
