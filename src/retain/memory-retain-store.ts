@@ -50,7 +50,11 @@ export class MemoryRetainStore implements RetainStore {
     const t = this.tenants.get(tenantId);
     if (!t) return [];
     const found = t.index.match(filter, limit);
-    return found.some((m) => m.isExpired(now)) ? found.filter((m) => !m.isExpired(now)) : found;
+    if (!found.some((m) => m.isExpired(now))) return found;
+    if (found.length < limit) return found.filter((m) => !m.isExpired(now));
+    // Expired messages took places of the `limit` that live ones may need: remove the tenant's, then match again.
+    this.sweepExpired(tenantId, now);
+    return this.tenants.get(tenantId)?.index.match(filter, limit) ?? [];
   }
 
   usage(tenantId: string): RetainUsage {

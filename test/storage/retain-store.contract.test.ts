@@ -167,6 +167,14 @@ for (const factory of retainStoreFactories) {
       }
     });
 
+    test('match with a limit: expired messages do not take places of the limit (they are removed, live ones fill it)', async () => {
+      for (let i = 0; i < 3; i++) await set('acme', retained(`e/old${i}`, 'o', { expiresAt: T0 + 1000 }));
+      for (let i = 0; i < 5; i++) await set('acme', retained(`e/new${i}`, 'n'));
+      assert.equal(store.match('acme', 'e/#', 3, T0 + 2000).length, 3, 'three live messages');
+      assert.ok(store.match('acme', 'e/#', 3, T0 + 2000).every((m) => m.topic.startsWith('e/new')));
+      assert.deepEqual(store.usage('acme'), expectedUsage([0, 1, 2, 3, 4].map((i) => [`e/new${i}`, 'n'] as [string, string])), 'the expired ones are gone');
+    });
+
     test('sweepTenant removes one tenant\'s expired messages, at most once a second per tenant', async () => {
       await set('acme', retained('short', 'sss', { expiresAt: T0 + 1000 }));
       await set('acme', retained('later', 'l', { expiresAt: T0 + 1500 }));
