@@ -70,37 +70,44 @@ export class TrafficLimits {
     const { conn } = this;
     const tenant = conn.tenant;
     if (!tenant) return;
-    if (this.inRate !== undefined && this.inRate.add(now, bytes) > conn.settings.inboundBandwidth) {
-      conn.throttle(RateWindow.msToNextWindow(now));
+    // Byte budgets carry what a read took beyond them into the next seconds (a read is a whole chunk).
+    const bandwidth = conn.settings.inboundBandwidth;
+    if (this.inRate !== undefined && this.inRate.addOver(now, bytes, bandwidth) >= bandwidth) {
+      conn.throttle(this.inRate.waitOver(now, bandwidth));
     }
     if (this.trackInbound) {
-      tenant.usage.rates.inboundBytes.add(now, bytes);
-      if (!conn.ctx.quotas.allows(tenant, 'inboundBytesRate', conn.clientId)) conn.throttle(RateWindow.msToNextWindow(now));
+      const inbound = tenant.usage.rates.inboundBytes;
+      const quota = tenant.settings.maxInboundBytesPerSecond;
+      inbound.addOver(now, bytes, quota);
+      if (!conn.ctx.quotas.allows(tenant, 'inboundBytesRate', conn.clientId)) conn.throttle(inbound.waitOver(now, quota));
     }
   }
 
   /** Bytes delivered to this connection: its outbound bandwidth and the tenant's fan-out. */
   outbound(bytes: number, now: number): void {
-    if (this.outRate !== undefined) this.outRate.add(now, bytes);
-    if (this.trackFanout) this.conn.tenant!.usage.rates.fanoutBytes.add(now, bytes);
+    const { conn } = this;
+    if (this.outRate !== undefined) this.outRate.addOver(now, bytes, conn.settings.outboundBandwidth);
+    if (this.trackFanout) conn.tenant!.usage.rates.fanoutBytes.addOver(now, bytes, conn.tenant!.settings.maxFanoutBytesPerSecond);
   }
 
   /** After each routed PUBLISH: the tenant's fan-out budget (the publish rate comes before, see mayPublish). */
   published(now: number): void {
     const { conn } = this;
-    if (this.trackFanout && !conn.ctx.quotas.allows(conn.tenant!, 'fanoutBytesRate', conn.clientId)) {
-      conn.throttle(RateWindow.msToNextWindow(now));
+    const tenant = conn.tenant!;
+    if (this.trackFanout && !conn.ctx.quotas.allows(tenant, 'fanoutBytesRate', conn.clientId)) {
+      conn.throttle(tenant.usage.rates.fanoutBytes.waitOver(now, tenant.settings.maxFanoutBytesPerSecond));
     }
   }
 
   /** Whether more may be sent now under the outbound bandwidth; if not, sending resumes next window. */
   mayWrite(now: number): boolean {
-    if (this.outRate === undefined || this.outRate.current(now) < this.conn.settings.outboundBandwidth) return true;
+    const bandwidth = this.conn.settings.outboundBandwidth;
+    if (this.outRate === undefined || this.outRate.currentOver(now, bandwidth) < bandwidth) return true;
     if (this.drainTimer === undefined) {
       this.drainTimer = setTimeout(() => {
         this.drainTimer = undefined;
         this.conn.outboundRenewed();
-      }, RateWindow.msToNextWindow(now));
+      }, this.outRate.waitOver(now, bandwidth));
     }
     return false;
   }

@@ -78,9 +78,9 @@ function usedOf(t: Tenant, resource: ResourceType, retained: RetainStore, now: n
     case 'retainedMatchRate':
       return u.rates.retainedMatches.current(now);
     case 'inboundBytesRate':
-      return u.rates.inboundBytes.current(now);
+      return u.rates.inboundBytes.currentOver(now, t.settings.maxInboundBytesPerSecond);
     case 'fanoutBytesRate':
-      return u.rates.fanoutBytes.current(now);
+      return u.rates.fanoutBytes.currentOver(now, t.settings.maxFanoutBytesPerSecond);
   }
 }
 
