@@ -160,7 +160,21 @@ export const configSchema = z
     /** Seconds to wait for stores to flush on shutdown. */
     shutdownTimeout: z.number().min(0).default(10),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const defaults = c.tenants['default'] ?? {};
+    for (const [id, block] of Object.entries(c.tenants)) {
+      // A new socket's tenant is not known before its CONNECT: only the default block can time it.
+      if (id !== 'default' && block.connectTimeout !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', id, 'connectTimeout'], message: 'only tenants.default may set connectTimeout (a socket has no tenant before its CONNECT)' });
+      }
+      const min = block.minKeepAlive ?? defaults.minKeepAlive ?? 0;
+      const max = block.maxKeepAlive ?? defaults.maxKeepAlive ?? 65535;
+      if (min > max) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', id, 'minKeepAlive'], message: `minKeepAlive ${min} is above maxKeepAlive ${max}` });
+      }
+    }
+  });
 
 export type BrokerConfig = z.infer<typeof configSchema>;
 export type ListenerConfig = z.infer<typeof listenerSchema>;

@@ -572,6 +572,23 @@ describe('settings without a restart (SettingProvider plugin)', () => {
 });
 
 describe('layers', () => {
+  test('a config the broker could not honour is refused, naming the key: connectTimeout outside tenants.default, minKeepAlive above maxKeepAlive', () => {
+    const refused = (raw: unknown): string => {
+      try {
+        validateConfig(raw);
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'RTK_CONFIG_INVALID');
+        return (err as Error).message;
+      }
+      return assert.fail(`accepted: ${JSON.stringify(raw)}`);
+    };
+    assert.match(refused({ tenants: { acme: { connectTimeout: 1 } } }), /tenants\.acme\.connectTimeout: only tenants\.default may set connectTimeout/);
+    validateConfig({ tenants: { default: { connectTimeout: 3 } } });
+    assert.match(refused({ tenants: { acme: { minKeepAlive: 100, maxKeepAlive: 50 } } }), /tenants\.acme\.minKeepAlive: minKeepAlive 100 is above maxKeepAlive 50/);
+    assert.match(refused({ tenants: { default: { maxKeepAlive: 50 }, acme: { minKeepAlive: 60 } } }), /tenants\.acme\.minKeepAlive: minKeepAlive 60 is above maxKeepAlive 50/, 'the bound from tenants.default');
+    validateConfig({ tenants: { default: { maxKeepAlive: 50 }, acme: { minKeepAlive: 60, maxKeepAlive: 120 } } });
+  });
+
   test("a tenant's own block overrides only the keys it names: tenants.default and the provider's default still apply to the rest", () => {
     const config = validateConfig({ tenants: { default: { maxQoS: 1, inboxSize: 50 }, acme: { inboxSize: 5000 } } });
     assert.deepEqual(config.tenants.acme, { inboxSize: 5000 }, 'a parsed block holds what it names, no defaults');
