@@ -63,6 +63,8 @@ async function start(args: StartArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // A closed terminal (or a supervisor's hang-up): stop cleanly too; there is no configuration reload.
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
   broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
   log.info({ version: version() }, 'Ratatosk started');
   if (stopping) stopBroker(broker);

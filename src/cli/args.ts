@@ -28,7 +28,7 @@ Options of start (flags override the environment, which overrides the config fil
   --storage <kind>       lmdb (durable) or memory                              [RATATOSK_STORAGE]
   --log-level <level>    trace, debug, info, warn, error, fatal or silent      [RATATOSK_LOG_LEVEL]
 
-Signals: SIGINT (Ctrl-C) and SIGTERM shut down gracefully: listeners close, MQTT 5 clients get
+Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP shut down gracefully: listeners close, MQTT 5 clients get
 DISCONNECT 0x8B (server shutting down), stores are flushed. Exit codes: 0 after a clean shutdown,
 1 for a runtime failure, 2 for bad arguments or configuration.
 `;

@@ -27,7 +27,7 @@ function accepting(port: number): Promise<boolean> {
 }
 
 /** Starts the broker through the launcher, returns the Node.js arguments of the process it became. */
-async function launch(prefix: string[], env: NodeJS.ProcessEnv): Promise<{ args: string[]; exitCode: number | null }> {
+async function launch(prefix: string[], env: NodeJS.ProcessEnv, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ args: string[]; exitCode: number | null }> {
   const port = await freePort();
   const argv = [...prefix, LAUNCHER, 'start', '--mqtt-port', String(port), '--ws-port', '0', '--storage', 'memory', '--log-level', 'warn'];
   const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,7 +44,7 @@ async function launch(prefix: string[], env: NodeJS.ProcessEnv): Promise<{ args:
     }
     // The pid spawn saw is the broker itself: the launcher exec'd Node.js.
     const args = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    child.kill('SIGTERM');
+    child.kill(signal);
     return { args, exitCode: await exited };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -67,6 +67,11 @@ describe('bin/ratatosk', () => {
     assert.equal(args.includes('--single-threaded-gc'), cpus([]) === 1, args.join(' '));
     assert.ok(args.some((a) => a.endsWith('dist/src/main.js')), args.join(' '));
     assert.equal(exitCode, 0, 'SIGTERM reached the broker, which shut down cleanly');
+  });
+
+  test('SIGHUP (a closed terminal) shuts the broker down cleanly too', async () => {
+    const { exitCode } = await launch([], {}, 'SIGHUP');
+    assert.equal(exitCode, 0, 'SIGHUP reached the broker, which shut down cleanly');
   });
 
   test('pinned to one CPU, collects garbage on the event-loop thread alone', { skip: hasTaskset ? false : 'taskset (util-linux) is not installed' }, async () => {
