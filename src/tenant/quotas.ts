@@ -126,10 +126,11 @@ export function mayRetain(quotas: Quotas, retained: RetainStore, tenant: Tenant,
   if (!quotas.allows(tenant, 'retainedPublishRate', clientId)) return false;
   tenant.usage.rates.retainedPublishes.add(now);
   if (msg.payload.length === 0) return true;
-  if (atRetainedQuota(retained, tenant, retainedSize(msg))) retained.sweepTenant(tenant.id, now);
+  const size = retainedSize(msg);
+  if (atRetainedQuota(retained, tenant, size)) retained.sweepTenant(tenant.id, now);
   const existing = retained.get(tenant.id, msg.topic, now);
   if (!existing && !quotas.allows(tenant, 'retainedTopics', clientId)) return false;
-  return quotas.allows(tenant, 'retainedBytes', clientId, retainedSize(msg) - (existing ? retainedSize(existing) : 0));
+  return quotas.allows(tenant, 'retainedBytes', clientId, size - (existing ? retainedSize(existing) : 0));
 }
 
 /** Whether a retained message of `bytes` would reach the tenant's configured retained quotas. */

@@ -5,13 +5,7 @@ export class RateWindow {
 
   /** Adds `amount` in the window of `now`; returns the window's total. */
   add(now: number, amount = 1): number {
-    const s = Math.floor(now / 1000);
-    if (s !== this.second) {
-      this.second = s;
-      this.n = 0;
-    }
-    this.n += amount;
-    return this.n;
+    return this.addOver(now, amount, 0);
   }
 
   /** The total of the window of `now`. */
