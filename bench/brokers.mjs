@@ -126,15 +126,17 @@ export function brokerKinds(root) {
     ratatosk: {
       name: 'Ratatosk',
       // `config`: more top-level settings for the config file (e.g. { fairness: { enabled: false } }).
-      async start({ port, pin, storage = 'memory', durability, dataDir, logLevel = 'warn', onLine, config: extra }) {
+      // `low`: run it as a background load (the noisy-neighbour control for a flood the kernel ranks last).
+      async start({ port, pin, storage = 'memory', durability, dataDir, logLevel = 'warn', onLine, config: extra, low = false }) {
         const dir = mkdtempSync(join(tmpdir(), 'rtk-bench-'));
         const config = join(dir, 'ratatosk.json');
         const cfg = { host: '127.0.0.1', tenants: { default: RATATOSK_TENANT_DEFAULTS }, ...(extra ?? {}) };
         if (durability) cfg.durability = durability;
         writeFileSync(config, `${JSON.stringify(cfg, null, 2)}\n`);
         // The `ratatosk` command users run (bin/ratatosk: the broker's Node.js flags, chosen by the CPUs it gets).
-        const argv = [join(root, 'bin', 'ratatosk'), 'start', '--config', config, '--mqtt-port', String(port), '--ws-port', '0', '--storage', storage, '--log-level', logLevel];
-        if (dataDir) argv.push('--data-dir', dataDir);
+        const command = [join(root, 'bin', 'ratatosk'), 'start', '--config', config, '--mqtt-port', String(port), '--ws-port', '0', '--storage', storage, '--log-level', logLevel];
+        if (dataDir) command.push('--data-dir', dataDir);
+        const argv = low ? background(command) : command;
         const lines = [];
         const p = spawnPinned(argv, { cpu: BROKER_CPU, pin, cwd: root, onLine: (l) => (lines.push(l), onLine?.(l)) });
         return finishStart(p, port, lines, [`# ${config}: ${JSON.stringify(cfg)}`, p.shown], () => rmSync(dir, { recursive: true, force: true }));

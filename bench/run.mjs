@@ -344,7 +344,7 @@ async function noisy(sc) {
   const out = { repeat, target: N.target, busyRate: N.busyRate, floodPolicy: BACKGROUND_POLICY, configs: {} };
   for (const cfg of N.configs) {
     out.configs[cfg.id] = { label: cfg.label, broker: cfg.broker ?? 'ratatosk', config: cfg.config, cases: {} };
-    for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, separate: c.separate === true, runs: [] };
+    for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, separate: c.separate === true, low: c.low === true, runs: [] };
   }
   function cases(cfg) {
     return N.cases.filter((c) => !c.configs || c.configs.includes(cfg.id));
@@ -389,7 +389,7 @@ async function noisyCase(N, cfg, c) {
           // CPU 1 (its generator, its sockets' kernel work) without any of A's work on the broker.
           const elsewherePort = await freePort();
           // (`separate`: a second Ratatosk on the broker CPU instead, sharing only the CPU with the measured one.)
-          const broker = c.separate ? await kinds.ratatosk.start({ port: elsewherePort, pin }) : await kinds.mosquitto.start({ port: elsewherePort, pin, cpu: GENERATOR_CPU, low: true });
+          const broker = c.separate ? await kinds.ratatosk.start({ port: elsewherePort, pin, low: c.low === true }) : await kinds.mosquitto.start({ port: elsewherePort, pin, cpu: GENERATOR_CPU, low: true });
           elsewhere = { port: elsewherePort, broker };
           out.elsewhere = elsewhere.broker.commands;
         }

@@ -87,6 +87,11 @@ export function scenarios(quick) {
           // kernel's network work on it): what a broker per tenant, or per group of tenants, would buy.
           { id: 'alone-flood-qos0-separate', label: 'control: B alone, A floods QoS 0 into a second Ratatosk process on CPU 0', floodElsewhere: floodArgs(0), separate: true, configs: ['fair'] },
           { id: 'alone-flood-qos1-separate', label: 'control: B alone, A floods QoS 1 into a second Ratatosk process on CPU 0', floodElsewhere: floodArgs(1), separate: true, configs: ['fair'] },
+          // The same, with A's broker process run as a background load (SCHED_IDLE): the kernel runs B's
+          // broker the moment it has work. What a broker per tenant (group) would buy if the noisy
+          // group's process were ranked last by the kernel's scheduler.
+          { id: 'alone-flood-qos0-separate-low', label: 'control: B alone, A floods QoS 0 into a second Ratatosk process on CPU 0, in the background', floodElsewhere: floodArgs(0), separate: true, low: true, configs: ['fair'] },
+          { id: 'alone-flood-qos1-separate-low', label: 'control: B alone, A floods QoS 1 into a second Ratatosk process on CPU 0, in the background', floodElsewhere: floodArgs(1), separate: true, low: true, configs: ['fair'] },
           { id: 'flood-qos0', label: 'B + A flooding QoS 0', flood: floodArgs(0) },
           // A busy neighbour short of a flood: A publishes QoS 0 at a fixed rate that keeps the broker
           // about 85% busy (a fixed rate comes in small reads, dearer per message than a flood's).
