@@ -125,10 +125,6 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   // ---- SessionLink -------------------------------------------------------------------------
 
-  get socketBacklog(): number {
-    return this.transport.socketBacklog;
-  }
-
   get writable(): boolean {
     if (this.limits !== undefined && !this.limits.mayWrite(this.ctx.clock.now())) return false;
     return this.transport.writable;

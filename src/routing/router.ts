@@ -92,11 +92,15 @@ export class Router {
   private backlog = 0;
   private slowest: Session | undefined = undefined;
 
-  /** Remembers the live session furthest behind: one whose socket is congested, else the longest queue. */
+  /**
+   * Remembers the live session furthest behind: one whose socket is congested, else the longest
+   * queue. A stalled one is passed over: its publishers are not paused for it, and must not miss a
+   * slow subscriber behind it.
+   */
   private noteBacklog(s: Session): void {
     const link = s.link;
     if (link === undefined) return;
-    const q = link.writable ? s.queue.length : CONGESTED;
+    const q = link.writable ? s.queue.length : s.stalling ? -1 : CONGESTED;
     if (q > this.backlog) {
       this.backlog = q;
       this.slowest = s;

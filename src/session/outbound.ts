@@ -31,6 +31,14 @@ export interface Outbound {
   seq: number;
 }
 
+/** How far the kernel has taken a connection's output. */
+export interface OutputProgress {
+  /** Bytes the socket itself still holds (handed over, not yet taken by the kernel). */
+  readonly socketBacklog: number;
+  /** Bytes the kernel has taken from the connection so far: it grows while the client reads. */
+  readonly bytesTaken: number;
+}
+
 /** The connection a session is attached to, as the session sees it. */
 export interface SessionLink {
   readonly protocolVersion: ProtocolVersion;
@@ -38,8 +46,8 @@ export interface SessionLink {
   readonly sendWindow: number;
   /** Whether the connection can take more bytes now. */
   readonly writable: boolean;
-  /** Bytes the socket itself still holds (handed over, not yet taken by the kernel). */
-  readonly socketBacklog: number;
+  /** The connection's transport, as far as the session needs it: what tells a stalled client apart. */
+  readonly transport: OutputProgress;
   /**
    * Encodes and writes a PUBLISH. Returns undefined when written, or why the message is dropped for
    * this client only: it exceeds the client's Maximum Packet Size [MQTT-3.1.2-25], or the client

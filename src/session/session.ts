@@ -12,6 +12,7 @@ import type { DropReason } from '../plugins/events';
 import type { DeadlineHandle } from '../util/deadline-scheduler';
 import { Deque } from '../util/deque';
 import { TurnBatch } from '../util/turn-batch';
+import { STALL_BACKLOG, backlogFar, backlogHigh, backlogLow, stallWindow } from './backlog';
 import { OutState, type Outbound, type SessionLink } from './outbound';
 import type { SessionSubscription, SharedGroup } from './subscription';
 import type { WillMessage } from './will';
@@ -48,34 +49,6 @@ export interface SessionPersistence {
   /** Subscriptions, expiry, will or received QoS 2 ids changed. */
   sessionChanged(session: Session): Promise<void> | undefined;
   sessionEnded(session: Session): void;
-}
-
-/** A subscriber that has neither read nor acknowledged for this long (ms) is stalled. */
-const STALL_MS = 250;
-/** Bytes waiting in a socket's own buffer above which its client may be stalled. */
-const STALL_BACKLOG = 256 * 1024;
-
-/**
- * Queue lengths of a live subscriber at which its publishers are paused, and resumed. Small and
- * absolute, so that a fast publisher is slowed early: long queues cost memory and garbage
- * collection time, and the room left in the inbox absorbs what publishers already sent.
- */
-function backlogHigh(inboxSize: number): number {
-  return Math.min(inboxSize >> 1, 512);
-}
-
-/**
- * Queue length past which a paused publisher also stops decoding what it already sent: twice the
- * pause point, and never past halfway from there to a full inbox (a small inbox would otherwise
- * overflow first).
- */
-function backlogFar(inboxSize: number): number {
-  const high = backlogHigh(inboxSize);
-  return Math.min(2 * high, high + ((inboxSize - high) >> 1));
-}
-
-function backlogLow(inboxSize: number): number {
-  return Math.min(inboxSize >> 2, 128);
 }
 
 /** Publishers resumed at once when a subscriber has caught up. */
@@ -120,6 +93,8 @@ export class Session {
   private waiters: BackpressureWaiter[] | undefined = undefined;
   /** Last time the client acknowledged or read something (ms). */
   private progressAt = 0;
+  /** The link's `bytesTaken` when last looked at: more since then is progress. */
+  private takenSeen = 0;
 
   // Scratch space of the router while it merges overlapping subscriptions of one publish.
   routeMark = 0;
@@ -184,18 +159,17 @@ export class Session {
     const link = this.link;
     if (qos === 0) {
       if (link !== undefined) {
-        if (this.queue.length === 0) {
-          if (link.writable) {
-            const refused = link.writePublish(msg, 0, retain, subIds, 0, false);
-            if (refused !== undefined) this.host.dropped(this, msg, 0, refused);
-            return undefined;
-          }
-          // The socket is full. A client that keeps reading gets the message queued (and its
-          // publishers slowed down); one that stopped reading loses it.
-          if (this.stalled(link)) {
-            this.host.dropped(this, msg, 0, 'congested');
-            return undefined;
-          }
+        const writable = link.writable;
+        if (writable && this.queue.length === 0) {
+          const refused = link.writePublish(msg, 0, retain, subIds, 0, false);
+          if (refused !== undefined) this.host.dropped(this, msg, 0, refused);
+          return undefined;
+        }
+        // The socket is full. A client that keeps reading, however slowly, gets the message queued
+        // (and its publishers slowed down); one that stopped reading loses it.
+        if (!writable && this.stalled(link)) {
+          this.host.dropped(this, msg, 0, 'congested');
+          return undefined;
         }
       } else if (!this.host.queueQoS0Offline()) {
         return undefined;
@@ -261,6 +235,7 @@ export class Session {
   attach(link: SessionLink): void {
     this.link = link;
     this.progressAt = this.host.now();
+    this.takenSeen = link.transport.bytesTaken;
     this.disconnectedAt = 0;
     for (const out of this.inflight.values()) {
       if (out.state === OutState.Released) link.writePubrel(out.packetId);
@@ -332,11 +307,26 @@ export class Session {
 
   /**
    * Whether the client stopped consuming: its socket holds a backlog the kernel will not take and
-   * it has neither drained nor acknowledged anything lately. A client whose socket still takes data
-   * is only behind this turn's burst, not stalled.
+   * the kernel has taken nothing, nor the client acknowledged anything, lately. A client whose
+   * socket still takes data is only behind this turn's burst, and one that reads slowly or in
+   * bursts is slow, not stalled.
    */
   private stalled(link: SessionLink): boolean {
-    return link.socketBacklog > STALL_BACKLOG && this.host.now() - this.progressAt > STALL_MS;
+    const now = this.host.now();
+    const output = link.transport;
+    const taken = output.bytesTaken;
+    if (taken > this.takenSeen) {
+      this.takenSeen = taken;
+      this.progressAt = now;
+    }
+    const backlog = output.socketBacklog;
+    return backlog > STALL_BACKLOG && now - this.progressAt > stallWindow(backlog);
+  }
+
+  /** Whether the attached client stopped consuming (see `stalled`): publishers never wait for it. */
+  get stalling(): boolean {
+    const link = this.link;
+    return link !== undefined && this.stalled(link);
   }
 
   /** The client read or acknowledged something: it is consuming, if slowly. */

@@ -90,6 +90,8 @@ export abstract class BatchedWriter {
   /** Size of the chunk to start with: what the last turn sent, so a busy socket starts large. */
   private chunkHint = MIN_CHUNK;
   private outBytes = 0;
+  /** Bytes handed to the sink since the connection opened. */
+  private handed = 0;
   /** Bytes copied into chunks this turn (what sizes the next turn's first chunk). */
   private copied = 0;
   private queued = false;
@@ -100,6 +102,14 @@ export abstract class BatchedWriter {
 
   get pendingBytes(): number {
     return this.outBytes + this.sink.writableLength;
+  }
+
+  /**
+   * Bytes the sink has passed on to the kernel since the connection opened: it grows only while the
+   * client reads (or the kernel's buffers still have room), however slowly.
+   */
+  get bytesTaken(): number {
+    return this.handed - this.sink.writableLength;
   }
 
   /** The chunk the last `append` copied into (valid until the next write, append or flush). */
@@ -207,6 +217,7 @@ export abstract class BatchedWriter {
     const ready = this.ready;
     if (ready === undefined) return;
     this.ready = undefined;
+    this.handed += bytes;
     const reusable = this.reusable;
     this.reusable = undefined;
     const done = reusable === undefined ? undefined : (err?: Error | null): void => {

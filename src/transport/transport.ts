@@ -26,6 +26,8 @@ export interface Transport {
   readonly pendingBytes: number;
   /** Bytes the socket itself holds, handed over but not yet taken by the kernel. */
   readonly socketBacklog: number;
+  /** Bytes the kernel has taken since the connection opened (grows while the client reads). */
+  readonly bytesTaken: number;
   /** Whether more can be written without going over the high-water mark. */
   readonly writable: boolean;
   /** Stop / restart reading (TCP backpressure towards the peer). */

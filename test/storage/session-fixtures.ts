@@ -111,7 +111,7 @@ export function makeOutbound(spec: OutboundSpec): Outbound {
 export class RecordingLink implements SessionLink {
   readonly protocolVersion = 5 as const;
   writable = true;
-  socketBacklog = 0;
+  transport = { socketBacklog: 0, bytesTaken: 0 };
   readonly published: { topic: string; packetId: number; dup: boolean }[] = [];
   readonly pubrels: number[] = [];
 

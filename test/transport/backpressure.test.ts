@@ -61,6 +61,8 @@ interface Stalling {
   reader: PacketReader;
   stop(): void;
   start(): void;
+  /** The socket (TCP subscribers only). */
+  socket?: Socket;
 }
 
 async function rawTcpSubscriber(topic: string): Promise<Stalling> {
@@ -75,7 +77,7 @@ async function rawTcpSubscriber(topic: string): Promise<Stalling> {
   s.on('close', () => reader.end());
   s.write(Buffer.concat([connectBytes(id), subscribeBytes(1, topic, 0)]));
   await handshake(reader);
-  return { id, reader, stop: () => s.pause(), start: () => s.resume() };
+  return { id, reader, stop: () => s.pause(), start: () => s.resume(), socket: s };
 }
 
 async function rawWsSubscriber(topic: string): Promise<Stalling> {
@@ -203,6 +205,57 @@ async function scenario(kind: 'ws' | 'tcp', t: TestContext): Promise<void> {
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `${kind}: stalled subscriber got ${seen[i]} after ${seen[i - 1]}`);
   assert.equal(seen.length + dropped.length, sent, `${kind}: every message was either delivered or reported dropped`);
 }
+
+/**
+ * A subscriber that reads slowly, one read (at most 64 KB) every 20 ms, so under 3.2 MB/s, while a
+ * publisher sends 4 MB of QoS 0 at once: it is slow, not stalled, so it gets every message, in
+ * order, and nothing is reported dropped. The broker's 1 MB of backlog for it drains completely
+ * only after more than 250 ms, so a broker that judged progress by complete drains alone would take
+ * it for a stalled one and drop messages.
+ */
+async function slowReader(): Promise<void> {
+  const topic = `slow/${uid('t')}`;
+  const slow = await rawTcpSubscriber(topic);
+  const oneRead = (): void => slow.stop();
+  slow.socket!.on('data', oneRead);
+  const reads = setInterval(() => slow.start(), 20);
+  cleanups.push(() => clearInterval(reads));
+  const N = 12000;
+  const s: Socket = await new Promise((resolve, reject) => {
+    const sock = netConnect({ host: '127.0.0.1', port: portOf(tb, 'tcp') }, () => resolve(sock));
+    sock.once('error', reject);
+  });
+  cleanups.push(() => s.destroy());
+  const reader = new PacketReader(5);
+  s.on('data', (d: Buffer) => reader.push(d));
+  s.write(connectBytes(uid('slowpub')));
+  assert.equal(((await reader.expect(2)) as ConnackPacket).reasonCode, 0);
+  const batch: Buffer[] = [];
+  for (let i = 0; i < N; i++) {
+    const payload = Buffer.alloc(1000, 0x62);
+    payload.writeUInt32BE(i, 0);
+    batch.push(publishBytes(topic, payload, 0, undefined));
+  }
+  s.write(Buffer.concat(batch));
+  const seen: number[] = [];
+  while (seen.length < N) {
+    const p = (await slow.reader.next(3, 10_000)) as PublishPacket | undefined;
+    if (!p) break;
+    seen.push(seqOf(p.payload));
+  }
+  clearInterval(reads);
+  slow.socket!.off('data', oneRead);
+  slow.start();
+  const dropped = events.of('message.dropped', (e) => e.clientId === slow.id);
+  assert.equal(dropped.length, 0, `the bursty reader had ${dropped.length} messages dropped (${dropped[0]?.reason})`);
+  assert.equal(seen.length, N, `the bursty reader got ${seen.length} of ${N}`);
+  for (let i = 0; i < N; i++) if (seen[i] !== i) assert.fail(`bursty reader: message ${i} was ${seen[i]}`);
+  s.end();
+}
+
+describe('a subscriber that reads slowly', () => {
+  test('gets every QoS 0 message of a 4 MB burst, in order, none dropped', { timeout: 30_000 }, () => slowReader());
+});
 
 describe('a subscriber that stops reading', () => {
   test('over WebSocket: bounded pending bytes, congested drops, the TCP subscriber gets everything', { timeout: 30_000 }, (t) => scenario('ws', t));
