@@ -241,6 +241,7 @@ export class Broker {
   private async doStop(): Promise<void> {
     // Stop accepting first; the listeners' close completes once their sockets are gone.
     const listenersClosed = Promise.all(this.listeners.map((l) => l.stop()));
+    this.sessions.stopping = true;
     for (const c of [...this.connections.values()]) {
       c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
     }

@@ -373,7 +373,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   deliverAck(ack: Packet, failed: boolean): void {
     if (this.state === ConnState.Closed) return;
     if (failed) {
-      if (this.protocolVersion !== 5) {
+      // PUBCOMP has no reason code for it: the client sends PUBREL again after reconnecting.
+      if (this.protocolVersion !== 5 || ack.type === 7) {
         this.abort(ReasonCode.UnspecifiedError, 'storage failure');
         return;
       }

@@ -166,13 +166,19 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
     conn.refuse(quotaRefusal[0], quotaRefusal[1], p.protocolVersion);
     return;
   }
+  const earlier = tenant.sessions.get(clientId);
+  const discards = cleanStart && earlier !== undefined && !earlier.ended && earlier.persistent;
   const { session, present } = ctx.sessions.open(tenant, clientId, cleanStart);
   ctx.sessions.setExpiry(session, expiry);
   session.will = p.will ? willOf(p) : undefined;
   conn.session = session;
   const persistence = session.host.persistence;
-  if (session.persistent) persistence?.sessionChanged(session);
-  else if (present) persistence?.sessionEnded(session); // resumed as transient: the stored copy goes
+  // The CONNACK leaves once the store has what it announces: the new persistent session (behind
+  // the removal of one a clean start discarded), or the removal of a stored session that a clean
+  // start or a transient resume ends; a crash after it cannot bring the old session back.
+  let stored: Promise<void> | undefined;
+  if (session.persistent) stored = persistence?.sessionChanged(session);
+  else if (present || discards) stored = persistence?.sessionEnded(session);
 
   if (v5) {
     conn.sendWindow = props?.receiveMaximum ?? 65535;
@@ -194,6 +200,16 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
       properties.authenticationMethod = conn.authMethod;
       if (result.authData) properties.authenticationData = result.authData;
     }
+  }
+  if (stored !== undefined) {
+    conn.transport.holdOutput();
+    stored.then(
+      () => conn.transport.releaseOutput(),
+      (err: unknown) => {
+        conn.storageFailed(err);
+        conn.abort(ReasonCode.UnspecifiedError, 'storing the session failed');
+      },
+    );
   }
   conn.send({ type: 2, sessionPresent: present, reasonCode: 0, properties });
   // What came behind CONNECT (held since: input-flow.ts) is decoded now, under the tenant's limits.

@@ -145,8 +145,10 @@ function retainAllowed(conn: Connection, msg: Message): boolean {
 export function handlePubrel(conn: Connection, p: PubrelPacket): void {
   const session = conn.session!;
   const known = session.incomingQoS2.delete(p.packetId);
-  if (known && session.persistent) session.host.persistence?.sessionChanged(session);
-  conn.ack(7, p.packetId, known || conn.protocolVersion !== 5 ? 0 : ReasonCode.PacketIdentifierNotFound, undefined);
+  // PUBCOMP waits until the release is durable: the client may reuse the packet id once it has
+  // PUBCOMP, and a restart that still remembered the id would take its next message for a resend.
+  const durable = known && session.persistent ? session.host.persistence?.sessionChanged(session) : undefined;
+  conn.ack(7, p.packetId, known || conn.protocolVersion !== 5 ? 0 : ReasonCode.PacketIdentifierNotFound, durable);
 }
 
 /** A refused PUBLISH: MQTT 5 gets the reason in PUBACK/PUBREC; 3.1.1 drops it silently [MQTT-3.3.5-2]. */

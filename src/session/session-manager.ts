@@ -40,6 +40,14 @@ export interface SessionEvents {
 export type SessionEndReason = 'clean' | 'expired' | 'taken-over' | 'kicked' | 'clean-start';
 
 export class SessionManager {
+  /**
+   * Set while the broker shuts down: the connections it closes keep the wills of their persistent
+   * sessions, stored, so that after a restart the will is published when its delay has passed since
+   * the shutdown, unless the client is back (as after a crash). MQTT 5 publishes a will when the
+   * server closes the connection; a shutdown only postpones it.
+   */
+  stopping = false;
+
   constructor(
     private readonly scheduler: DeadlineScheduler,
     private readonly dispatcher: Dispatcher,
@@ -116,7 +124,7 @@ export class SessionManager {
     const now = this.now();
     session.detach(now);
     const will = publishWill ? session.will : undefined;
-    if (!publishWill) session.will = undefined;
+    if (!publishWill && !(this.stopping && session.expiryInterval > 0)) session.will = undefined;
     if (session.expiryInterval === 0) {
       session.will = undefined;
       if (will) this.publishWill(session, will);

@@ -48,7 +48,8 @@ export interface SessionPersistence {
   outboundRemoved(session: Session, out: Outbound): void;
   /** Subscriptions, expiry, will or received QoS 2 ids changed. */
   sessionChanged(session: Session): Promise<void> | undefined;
-  sessionEnded(session: Session): void;
+  /** The session ended: its record and inbox go; the promise resolves when that is durable. */
+  sessionEnded(session: Session): Promise<void> | undefined;
 }
 
 /** Publishers resumed at once when a subscriber has caught up. */

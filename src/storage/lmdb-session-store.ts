@@ -38,11 +38,12 @@ export class LmdbSessionStore implements SessionStore {
     return this.env.sessions.put([session.tenantId, session.clientId], sessionRecord(session)).then(ok);
   }
 
-  sessionEnded(session: Session): void {
+  sessionEnded(session: Session): Promise<void> {
     const t = session.tenantId;
     const c = session.clientId;
     this.env.sessions.remove([t, c]).catch(this.failed);
-    this.removeInbox(t, c);
+    // Writes commit in order: once the inbox removal is durable, the record's removal is too.
+    return this.removeInbox(t, c);
   }
 
   load(): LoadedSession[] {
@@ -73,10 +74,20 @@ export class LmdbSessionStore implements SessionStore {
     await this.env.flushed();
   }
 
-  private removeInbox(t: string, c: string): void {
-    for (const key of this.env.inbox.getKeys({ start: [t, c], end: [t, c, Infinity] })) {
-      this.env.inbox.remove(key).catch(this.failed);
-    }
+  /**
+   * Removes the session's inbox in a write transaction, queued behind the writes before it: read
+   * outside, the range would miss entries whose writes are still queued, and a later session with
+   * the same client id would find them at the next start.
+   */
+  private removeInbox(t: string, c: string): Promise<void> {
+    const inbox = this.env.inbox;
+    const p = inbox
+      .transaction(() => {
+        for (const key of inbox.getKeys({ start: [t, c], end: [t, c, Infinity] })) inbox.remove(key);
+      })
+      .then(ok);
+    p.catch(this.failed);
+    return p;
   }
 
   private readonly failed = (err: unknown): void => {

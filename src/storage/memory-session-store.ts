@@ -34,7 +34,7 @@ export class MemorySessionStore implements SessionStore {
     return undefined;
   }
 
-  sessionEnded(session: Session): void {
+  sessionEnded(session: Session): undefined {
     const k = keyOf(session.tenantId, session.clientId);
     this.sessions.delete(k);
     this.inboxes.delete(k);

@@ -95,6 +95,8 @@ export abstract class BatchedWriter {
   /** Bytes copied into chunks this turn (what sizes the next turn's first chunk). */
   private copied = 0;
   private queued = false;
+  /** Set while what is written must wait (holdOutput). */
+  private outputHeld = false;
   /** Set once the connection is closing: later writes are dropped. */
   writerClosed = false;
 
@@ -202,10 +204,24 @@ export abstract class BatchedWriter {
     }
   }
 
-  /** Hands everything queued to the sink now. */
+  /**
+   * Keeps what is written from the sink until releaseOutput: a CONNACK that must not leave before
+   * the session it announces is stored, with whatever is written behind it.
+   */
+  holdOutput(): void {
+    this.outputHeld = true;
+  }
+
+  releaseOutput(): void {
+    if (!this.outputHeld) return;
+    this.outputHeld = false;
+    this.flush();
+  }
+
+  /** Hands everything queued to the sink now (unless the output is held). */
   flush(): void {
     this.queued = false;
-    if (this.writerClosed) return;
+    if (this.writerClosed || this.outputHeld) return;
     const bytes = this.outBytes;
     this.outBytes = 0;
     // The next turn starts with a chunk the size of what this one copied (a power of two): a socket
