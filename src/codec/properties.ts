@@ -177,12 +177,21 @@ function nonZero(r: Reader, id: number, value: number): number {
   return value;
 }
 
+/** [MQTT-3.3.2-14] a Response Topic is a Topic Name: not empty, no wildcards. */
+function responseTopic(r: Reader): string {
+  const s = r.utf8();
+  if (r.err === undefined && (s.length === 0 || s.includes('+') || s.includes('#'))) {
+    r.fail('RTK_DECODE_PROPERTY_VALUE', PROTOCOL_ERROR, `response topic '${s}' is not a topic name`);
+  }
+  return s;
+}
+
 function readValue(r: Reader, id: number, p: Properties): void {
   switch (id) {
     case 0x01: p.payloadFormatIndicator = flag(r, id); break;
     case 0x02: p.messageExpiryInterval = r.u32(); break;
     case 0x03: p.contentType = r.utf8(); break;
-    case 0x08: p.responseTopic = r.utf8(); break;
+    case 0x08: p.responseTopic = responseTopic(r); break;
     case 0x09: p.correlationData = r.binary(); break;
     case 0x0b: {
       const v = r.varint();

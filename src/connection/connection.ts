@@ -31,7 +31,7 @@ import { handleConnect } from './handle-connect';
 import { handlePacket } from './handle-packet';
 import { AckSequencer, type AckSender } from './ack-sequencer';
 import { ownEncoding, writeShared } from './publish-encoder';
-import { connackRefusal } from './reason-map';
+import { connackRefusal, withoutProblemInformation } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
 /** Longest a publisher waits for a slow subscriber before it is read again (and re-checked). */
@@ -335,7 +335,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   send(packet: Packet): void {
     if (this.state === ConnState.Closed && packet.type !== 14) return;
-    const bytes = encodePacket(packet, this.protocolVersion);
+    let bytes = encodePacket(packet, this.protocolVersion);
+    if (bytes.length > this.clientMaxPacketSize) bytes = encodePacket(withoutProblemInformation(packet), this.protocolVersion);
     this.transport.write(bytes);
   }
 

@@ -40,6 +40,11 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   conn.clientId = clientId;
 
   const props = p.properties;
+  if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
+  if (props?.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    conn.refuse(ReasonCode.ProtocolError, 'authentication data without an authentication method', p.protocolVersion);
+    return;
+  }
   if (props?.authenticationMethod !== undefined) conn.authMethod = props.authenticationMethod;
   // What the client sent behind CONNECT waits undecoded until its tenant's limits apply (CONNACK);
   // an enhanced authentication goes on decoding, for its AUTH packets.
@@ -182,7 +187,6 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
 
   if (v5) {
     conn.sendWindow = props?.receiveMaximum ?? 65535;
-    if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
     if (props?.topicAliasMaximum) conn.outAliases = new OutboundAliases(props.topicAliasMaximum);
     if (settings.topicAliasMaximum > 0) conn.inAliases = new InboundAliases(settings.topicAliasMaximum);
   } else {
@@ -269,7 +273,8 @@ function checkQuotas(conn: Connection, clientId: string, expiry: number): [numbe
 }
 
 function clampKeepAlive(requested: number, s: TenantSettings): number {
-  let k = requested;
+  // 0 (no keepalive) is longer than any maximum: a tenant that sets one gets it applied.
+  let k = requested === 0 && s.maxKeepAlive < 65535 ? s.maxKeepAlive : requested;
   if (k < s.minKeepAlive) k = s.minKeepAlive;
   if (k > s.maxKeepAlive) k = s.maxKeepAlive;
   return k;

@@ -2,7 +2,7 @@
  * MQTT 5 reason codes are the broker's internal language; this is the one place that maps them to
  * what MQTT 3.1 / 3.1.1 can say (mosquitto read_handle.c and EMQX emqx_reason_codes do the same).
  */
-import type { ConnackPacket, Properties, ProtocolVersion } from '../codec/packets';
+import type { ConnackPacket, Packet, Properties, ProtocolVersion } from '../codec/packets';
 import { ConnackReturnCode, ReasonCode } from '../codec/reason-codes';
 
 /** CONNACK return code for 3.1/3.1.1 from an MQTT 5 CONNACK reason code. */
@@ -51,4 +51,17 @@ export function connackRefusal(
     return undefined;
   }
   return { type: 2, sessionPresent: false, reasonCode: connackReturnCode(reasonCode) };
+}
+
+/**
+ * `packet` without its Reason String and User Properties: what the broker sends instead when they
+ * would take a packet past the client's Maximum Packet Size [MQTT-3.1.2-25, MQTT-3.2.2-19].
+ */
+export function withoutProblemInformation(packet: Packet): Packet {
+  const props = (packet as { properties?: Properties }).properties;
+  if (props === undefined || (props.reasonString === undefined && props.userProperties === undefined)) return packet;
+  const rest: Properties = { ...props };
+  delete rest.reasonString;
+  delete rest.userProperties;
+  return { ...packet, properties: rest } as Packet;
 }

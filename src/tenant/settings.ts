@@ -34,9 +34,9 @@ export const tenantSettingsSchema = z
     maxPacketSize: positive.max(268_435_460).default(1_048_576),
     /** Largest session expiry a client may ask for, in seconds; larger requests are clamped. */
     maxSessionExpiry: u32.default(7 * 24 * 3600),
-    /** Smallest keepalive, in seconds; a smaller one (or 0) is raised (MQTT 5: Server Keep Alive). */
+    /** Smallest keepalive, in seconds; a smaller one (or 0 without a maxKeepAlive) is raised (MQTT 5: Server Keep Alive). */
     minKeepAlive: u16.default(0),
-    /** Largest keepalive, in seconds; a larger one is lowered (MQTT 5: Server Keep Alive). */
+    /** Largest keepalive, in seconds; a larger one, or 0 when this is below 65535, is lowered (MQTT 5: Server Keep Alive). */
     maxKeepAlive: u16.default(65535),
     maxFiltersPerSubscribe: positive.default(100),
     maxSubscriptionsPerSession: positive.default(1000),

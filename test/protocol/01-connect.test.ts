@@ -431,4 +431,43 @@ describe('3.1.2.11 CONNECT properties', () => {
       );
       await expectConnackRefusal(p, 0x82);
     }));
+
+  test('(3.1.2.11.10) Authentication Data without an Authentication Method is a protocol error (CONNACK 0x82)', () =>
+    guarded(tb, async () => {
+      const p = await Probe.open(tb.port, 5);
+      p.write(
+        frame([
+          0x10, 0x12, //                      CONNECT, remaining length 18
+          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
+          0x05, //                            protocol level 5
+          0x02, //                            connect flags: clean start
+          0x00, 0x3c, //                      keepalive 60
+          0x05, //                            property length 5
+          0x16, 0x00, 0x02, 0x61, 0x62, //    Authentication Data "ab", and no Authentication Method
+          0x00, 0x00, //                      client id ""
+        ]),
+      );
+      await expectConnackRefusal(p, 0x82);
+    }));
+
+  test('[MQTT-3.3.2-14] a will whose Response Topic has a wildcard is a protocol error (CONNACK 0x82)', () =>
+    guarded(tb, async () => {
+      const p = await Probe.open(tb.port, 5);
+      p.write(
+        frame([
+          0x10, 0x1b, //                      CONNECT, remaining length 27
+          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
+          0x05, //                            protocol level 5
+          0x06, //                            connect flags: will, clean start
+          0x00, 0x3c, //                      keepalive 60
+          0x00, //                            property length 0
+          0x00, 0x00, //                      client id ""
+          0x07, //                            will property length 7
+          0x08, 0x00, 0x04, 0x72, 0x2f, 0x2b, 0x2f, // Response Topic "r/+/" (a wildcard)
+          0x00, 0x01, 0x77, //                will topic "w"
+          0x00, 0x01, 0x78, //                will payload "x"
+        ]),
+      );
+      await expectConnackRefusal(p, 0x82);
+    }));
 });

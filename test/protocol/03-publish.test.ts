@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBroker, type TestBroker } from '../helpers/broker';
-import { closeProbes, connected, expectDisconnect, frame, guarded, packet, str } from './util';
+import type { ConnackPacket } from '../../src/codec/packets';
+import { closeProbes, connected, expectDisconnect, frame, guarded, packet, Probe, str } from './util';
 
 let tb: TestBroker;
 before(async () => {
@@ -160,6 +161,56 @@ describe('2.2.2 PUBLISH properties', () => {
           0x00, 0x05, 0x73, 0x69, 0x64, 0x2f, 0x78, // topic "sid/x"
           0x02, //                        property length 2
           0x0b, 0x01, //                  Subscription Identifier = 1: server to client only
+          0x6d, //                        payload "m"
+        ]),
+      );
+      await expectDisconnect(p, 0x82);
+      assert.equal(await sub.next(3, 300).catch(() => undefined), undefined, 'the PUBLISH was delivered');
+    }));
+  test('[MQTT-3.1.2-25] [MQTT-3.14.2-3] a DISCONNECT whose Reason String would pass the client\'s Maximum Packet Size goes without it', () =>
+    guarded(tb, async () => {
+      const p = await Probe.open(tb.port, 5);
+      p.write(
+        frame([
+          0x10, 0x15, //                      CONNECT, remaining length 21
+          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
+          0x05, //                            protocol level 5
+          0x02, //                            connect flags: clean start
+          0x00, 0x3c, //                      keepalive 60
+          0x05, //                            property length 5
+          0x27, 0x00, 0x00, 0x00, 0x28, //    Maximum Packet Size = 40
+          0x00, 0x03, 0x6d, 0x70, 0x73, //    client id "mps"
+        ]),
+      );
+      assert.equal(((await p.next(2)) as ConnackPacket | undefined)?.reasonCode, 0, 'CONNACK');
+      p.takeBytes();
+      p.write(
+        frame([
+          0x30, 0x0b, //                  PUBLISH QoS 0, remaining length 11
+          0x00, 0x05, 0x73, 0x69, 0x64, 0x2f, 0x78, // topic "sid/x"
+          0x02, //                        property length 2
+          0x0b, 0x01, //                  Subscription Identifier = 1: a protocol error
+          0x6d, //                        payload "m"
+        ]),
+      );
+      const d = await p.next(14);
+      assert.equal(d?.type === 14 ? d.reasonCode : undefined, 0x82, 'DISCONNECT 0x82');
+      assert.equal(d?.type === 14 ? d.properties?.reasonString : 'none', undefined, 'no Reason String');
+      assert.ok(p.takeBytes().length <= 40, 'the DISCONNECT fits in 40 bytes');
+      await p.waitClosed();
+    }));
+  test('[MQTT-3.3.2-14] a Response Topic with a wildcard is a protocol error (DISCONNECT 0x82), and nothing is delivered', () =>
+    guarded(tb, async () => {
+      const sub = await connected(tb.port, 5);
+      sub.write(packet(0x82, [0x00, 0x01, 0x00], str('rt/x'), [0x00])); // SUBSCRIBE id 1, no properties, "rt/x" QoS 0
+      assert.equal((await sub.next(9))?.type, 9, 'SUBACK');
+      const p = await connected(tb.port, 5);
+      p.write(
+        frame([
+          0x30, 0x12, //                  PUBLISH QoS 0, remaining length 18
+          0x00, 0x04, 0x72, 0x74, 0x2f, 0x78, // topic "rt/x"
+          0x0a, //                        property length 10
+          0x08, 0x00, 0x07, 0x72, 0x65, 0x70, 0x6c, 0x79, 0x2f, 0x23, // Response Topic "reply/#"
           0x6d, //                        payload "m"
         ]),
       );

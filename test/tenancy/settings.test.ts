@@ -43,6 +43,7 @@ const TENANTS = {
   expiry: { maxSessionExpiry: 1 },
   noExpiry: { maxSessionExpiry: 0 },
   keepAlive: { minKeepAlive: 30, maxKeepAlive: 120 },
+  keepMin: { minKeepAlive: 30 },
   filters: { maxFiltersPerSubscribe: 2 },
   subs: { maxSubscriptionsPerSession: 2 },
   group: { maxSharedGroupMembers: 2 },
@@ -244,10 +245,10 @@ describe('flow control and sizes announced in CONNACK', () => {
     assert.ok((await rawB.puback(id)) < 0x80);
   });
 
-  test('minKeepAlive 30 / maxKeepAlive 120: keepalives outside are moved in and announced as Server Keep Alive; B keeps its own', T, async () => {
+  test('minKeepAlive 30 / maxKeepAlive 120: keepalives outside are moved in and announced as Server Keep Alive (0, none, is above the maximum); B keeps its own', T, async () => {
     const cases: [number, number | undefined][] = [
       [5, 30],
-      [0, 30],
+      [0, 120],
       [600, 120],
       [60, undefined],
     ];
@@ -258,6 +259,10 @@ describe('flow control and sizes announced in CONNACK', () => {
     }
     const b = await as(undefined, { keepalive: 5 });
     assert.equal(prop(b, 'serverKeepAlive'), undefined);
+    // Without a maximum, keepalive 0 is below minKeepAlive and raised to it.
+    const min = await as('keepMin', { keepalive: 0 });
+    assert.equal(prop(min, 'serverKeepAlive'), 30, 'keepalive 0 with only minKeepAlive 30');
+    await min.end();
   });
 });
 
