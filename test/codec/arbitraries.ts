@@ -60,8 +60,10 @@ function propertyArbitrary(name: keyof Properties, context: number): fc.Arbitrar
     case 'receiveMaximum':
     case 'topicAlias':
       return u16NonZero;
-    case 'contentType':
     case 'responseTopic':
+      // A topic name [MQTT-3.3.2-14]: not empty, no wildcards.
+      return mqttString(16).filter((s) => s.length > 0 && !s.includes('+') && !s.includes('#'));
+    case 'contentType':
     case 'assignedClientIdentifier':
     case 'authenticationMethod':
     case 'responseInformation':
