@@ -164,7 +164,7 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
   const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : p.cleanStart ? 0 : NEVER_EXPIRES;
   const expiry = settings.forceTransient ? 0 : Math.min(requestedExpiry, settings.maxSessionExpiry);
   const cleanStart = p.cleanStart || settings.forceTransient;
-  const keepAlive = clampKeepAlive(p.keepAlive, settings);
+  const keepAlive = clampKeepAlive(p.keepAlive, settings, v5);
 
   const quotaRefusal = checkQuotas(conn, clientId, expiry);
   if (quotaRefusal) {
@@ -183,7 +183,10 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
   // start or a transient resume ends; a crash after it cannot bring the old session back.
   let stored: Promise<void> | undefined;
   if (session.persistent) stored = persistence?.sessionChanged(session);
-  else if (present || discards) stored = persistence?.sessionEnded(session);
+  else if (present || discards) {
+    stored = persistence?.sessionEnded(session);
+    session.unstore();
+  }
 
   if (v5) {
     conn.sendWindow = props?.receiveMaximum ?? 65535;
@@ -206,12 +209,14 @@ function openSession(conn: Connection, p: ConnectPacket, clientId: string, assig
     }
   }
   if (stored !== undefined) {
+    // Closed before the store has the session (a failed write, a takeover, a protocol error in what
+    // followed CONNECT), the connection drops what it held: the client never sees the CONNACK.
     conn.transport.holdOutput();
     stored.then(
       () => conn.transport.releaseOutput(),
       (err: unknown) => {
         conn.storageFailed(err);
-        conn.abort(ReasonCode.UnspecifiedError, 'storing the session failed');
+        conn.transport.destroy();
       },
     );
   }
@@ -272,9 +277,10 @@ function checkQuotas(conn: Connection, clientId: string, expiry: number): [numbe
   return undefined;
 }
 
-function clampKeepAlive(requested: number, s: TenantSettings): number {
-  // 0 (no keepalive) is longer than any maximum: a tenant that sets one gets it applied.
-  let k = requested === 0 && s.maxKeepAlive < 65535 ? s.maxKeepAlive : requested;
+function clampKeepAlive(requested: number, s: TenantSettings, v5: boolean): number {
+  // 0 (no keepalive) is longer than any maximum: an MQTT 5 client of a tenant that sets one is
+  // told it (Server Keep Alive); a 3.1.1 client cannot be told, and would never send a PINGREQ.
+  let k = v5 && requested === 0 && s.maxKeepAlive < 65535 ? s.maxKeepAlive : requested;
   if (k < s.minKeepAlive) k = s.minKeepAlive;
   if (k > s.maxKeepAlive) k = s.maxKeepAlive;
   return k;

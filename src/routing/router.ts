@@ -99,7 +99,7 @@ export class Router {
    */
   private noteBacklog(s: Session): void {
     const link = s.link;
-    if (link === undefined) return;
+    if (link === undefined || this.backlog === CONGESTED) return;
     const q = link.writable ? s.queue.length : s.stalling ? -1 : CONGESTED;
     if (q > this.backlog) {
       this.backlog = q;

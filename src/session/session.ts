@@ -376,6 +376,12 @@ export class Session {
     this.incoming = undefined;
   }
 
+  /** The stored copy of the session is gone (resumed as transient): its messages are not stored either. */
+  unstore(): void {
+    for (const out of this.queue) out.seq = 0;
+    if (this.inflightMap !== undefined) for (const out of this.inflightMap.values()) out.seq = 0;
+  }
+
   /** Puts a stored inbox entry back (restart recovery): queued, or in flight with its packet id. */
   restoreOutbound(out: Outbound): void {
     this.host.held(this, sizeOf(out.msg));

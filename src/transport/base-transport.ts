@@ -54,7 +54,6 @@ export abstract class BaseTransport extends BatchedWriter implements Transport {
 
   end(): void {
     if (this.closed || this.writerClosed) return;
-    this.releaseOutput();
     this.flush();
     this.discard();
     this.closeGracefully();

@@ -206,7 +206,8 @@ export abstract class BatchedWriter {
 
   /**
    * Keeps what is written from the sink until releaseOutput: a CONNACK that must not leave before
-   * the session it announces is stored, with whatever is written behind it.
+   * the session it announces is stored, with whatever is written behind it. A connection that
+   * ends meanwhile drops what was held.
    */
   holdOutput(): void {
     this.outputHeld = true;
@@ -215,7 +216,12 @@ export abstract class BatchedWriter {
   releaseOutput(): void {
     if (!this.outputHeld) return;
     this.outputHeld = false;
-    this.flush();
+    try {
+      this.flush();
+    } catch {
+      // A stream that throws on write is already destroyed; its close handler cleans up.
+      this.discard();
+    }
   }
 
   /** Hands everything queued to the sink now (unless the output is held). */

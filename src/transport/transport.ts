@@ -30,7 +30,7 @@ export interface Transport {
   readonly bytesTaken: number;
   /** Whether more can be written without going over the high-water mark. */
   readonly writable: boolean;
-  /** Keeps what is written from the socket until releaseOutput (or end). */
+  /** Keeps what is written from the socket until releaseOutput (ending meanwhile drops it). */
   holdOutput(): void;
   releaseOutput(): void;
   /** Stop / restart reading (TCP backpressure towards the peer). */

@@ -23,6 +23,7 @@ export class WsTransport extends BaseTransport {
   ) {
     super(info, highWater);
     this.wsSink = {
+      // Uncompressed: bytesTaken compares what was handed over with bufferedAmount, byte for byte.
       write: (b, done) => ws.send(b, { binary: true, compress: false }, done),
       get writableLength() {
         return ws.bufferedAmount;

@@ -44,6 +44,7 @@ const TENANTS = {
   noExpiry: { maxSessionExpiry: 0 },
   keepAlive: { minKeepAlive: 30, maxKeepAlive: 120 },
   keepMin: { minKeepAlive: 30 },
+  keepMax1: { maxKeepAlive: 1 },
   filters: { maxFiltersPerSubscribe: 2 },
   subs: { maxSubscriptionsPerSession: 2 },
   group: { maxSharedGroupMembers: 2 },
@@ -263,6 +264,16 @@ describe('flow control and sizes announced in CONNACK', () => {
     const min = await as('keepMin', { keepalive: 0 });
     assert.equal(prop(min, 'serverKeepAlive'), 30, 'keepalive 0 with only minKeepAlive 30');
     await min.end();
+  });
+
+  test('maxKeepAlive 1: keepalive 0 is lowered to 1 for MQTT 5 (announced); a 3.1.1 client, which cannot be told, keeps none', T, async () => {
+    const v5 = await as('keepMax1', { keepalive: 0 });
+    assert.equal(prop(v5, 'serverKeepAlive'), 1);
+    const v4 = await as('keepMax1', { keepalive: 0, protocolVersion: 4 });
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(v4.closed, false, 'the 3.1.1 client with keepalive 0 was disconnected');
+    await v4.end();
+    await v5.end();
   });
 });
 
