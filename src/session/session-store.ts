@@ -4,7 +4,7 @@
  */
 import type { QoS } from '../codec/packets';
 import type { MessageProperties } from '../routing/message';
-import type { SessionPersistence } from './session';
+import type { SessionPersistence } from './session-persistence';
 import type { WillMessage } from './will';
 
 export interface StoredSubscription {

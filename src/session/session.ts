@@ -14,6 +14,7 @@ import { Deque } from '../util/deque';
 import { TurnBatch } from '../util/turn-batch';
 import { STALL_BACKLOG, backlogFar, backlogHigh, backlogLow, stallWindow } from './backlog';
 import { OutState, type Outbound, type SessionLink } from './outbound';
+import type { SessionPersistence } from './session-persistence';
 import type { SessionSubscription, SharedGroup } from './subscription';
 import type { WillMessage } from './will';
 
@@ -34,22 +35,6 @@ export interface SessionHost {
   redispatch(group: SharedGroup, out: Outbound, leaving: Session): void;
   /** Durable persistence of persistent sessions; undefined when nothing is persisted. */
   readonly persistence: SessionPersistence | undefined;
-}
-
-/**
- * Write-behind persistence of persistent sessions (implemented by the durable stores). Promises
- * resolve when the change is durable; the broker acknowledges a QoS 1/2 PUBLISH only after the
- * promises of every persistent session it reached have resolved.
- */
-export interface SessionPersistence {
-  outboundAdded(session: Session, out: Outbound): Promise<void> | undefined;
-  /** The packet id or state of an entry changed; the promise resolves when that is durable. */
-  outboundChanged(session: Session, out: Outbound): Promise<void> | undefined;
-  outboundRemoved(session: Session, out: Outbound): void;
-  /** Subscriptions, expiry, will or received QoS 2 ids changed. */
-  sessionChanged(session: Session): Promise<void> | undefined;
-  /** The session ended: its record and inbox go; the promise resolves when that is durable. */
-  sessionEnded(session: Session): Promise<void> | undefined;
 }
 
 /** Publishers resumed at once when a subscriber has caught up. */
@@ -398,24 +383,38 @@ export class Session {
     this.host.held(this, -sizeOf(out.msg));
   }
 
-  /** Gives queued and in-flight QoS 1 messages of shared groups to other members; QoS 2 in flight stays. */
+  /**
+   * Gives queued and in-flight QoS 1 messages of shared groups to other members; QoS 2 in flight
+   * stays [MQTT-4.8.2-4], and so does everything of a group without another member: it is resent
+   * to this client (DUP set, same packet id) when it reconnects.
+   */
   private releaseShared(): void {
     let moved: Outbound[] | undefined;
     if (this.inflightMap !== undefined) for (const out of this.inflightMap.values()) {
-      // [MQTT-4.8.2-4] a QoS 2 delivery in flight is completed with this client when it reconnects.
-      if (out.group && out.qos === 1 && out.state === OutState.Published) (moved ??= []).push(out);
+      if (out.group && out.qos === 1 && out.state === OutState.Published && this.shares(out.group)) (moved ??= []).push(out);
     }
     if (moved) for (const out of moved) this.complete(out, false);
     if (this.queue.length > 0) {
       this.queue.removeWhere((out) => {
-        if (!out.group) return false;
+        if (!out.group || !this.shares(out.group)) return false;
         (moved ??= []).push(out);
         this.release(out);
         if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
         return true;
       });
     }
-    if (moved) for (const out of moved) this.host.redispatch(out.group!, out, this);
+    if (moved === undefined) return;
+    const now = this.host.now();
+    for (const out of moved) {
+      // [MQTT-3.3.2-5] a message that expired is not delivered to the member it would go to now.
+      if (out.msg.isExpired(now)) this.host.dropped(this, out.msg, out.qos, 'expired');
+      else this.host.redispatch(out.group!, out, this);
+    }
+  }
+
+  /** Whether `group` has a member besides this session. */
+  private shares(group: SharedGroup): boolean {
+    return group.members.some((m) => m.session !== this);
   }
 
   private send(out: Outbound, link: SessionLink, fresh: boolean): Promise<void> | undefined {

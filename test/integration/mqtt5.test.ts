@@ -99,6 +99,42 @@ describe('shared subscriptions', () => {
     assert.deepEqual(again.map((p) => p.payload.toString()), inFlight);
     assert.ok(again.every((p) => p.dup), 'resent with DUP 1');
   });
+
+  test('[MQTT-4.4.0-1] [MQTT-3.3.1-1] v5: a QoS 1 message in flight to the only member of a group is resent to it with its packet id and DUP 1 when it reconnects', T, async () => {
+    const topic = `sh/${uid()}`;
+    const session = { clientId: uid(), properties: { sessionExpiryInterval: 30 } };
+    const sole = await h.rawConnected(5, session);
+    await sole.subscribe([`$share/solo/${topic}`], 1);
+    const pub = await h.client();
+    await pub.publish(topic, 'hello', { qos: 1 });
+    const [first] = await sole.publishes(1);
+    sole.close(); // no PUBACK
+    await sleep(200);
+    const back = await h.rawConnected(5, { ...session, cleanStart: false });
+    const [again] = await back.publishes(1);
+    assert.equal(again!.payload.toString(), 'hello');
+    assert.equal(again!.packetId, first!.packetId, 'resent with its packet id');
+    assert.equal(again!.dup, true, 'resent with DUP 1');
+    await sleep(200);
+    assert.equal(back.pending.filter((p) => p.type === 3).length, 0, 'delivered a second time');
+  });
+
+  test('[MQTT-3.3.2-5] v5: a message that expired in the queue of a member that leaves is not given to another member', T, async () => {
+    const topic = `sh/${uid()}`;
+    const first = await h.rawConnected(5, { properties: { receiveMaximum: 1 } });
+    await first.subscribe([`$share/exp/${topic}`], 1);
+    const pub = await h.client();
+    await pub.publish(topic, 'in flight', { qos: 1 });
+    await first.publishes(1); // not acknowledged: the window of 1 is full
+    await pub.publish(topic, 'expires', { qos: 1, properties: { messageExpiryInterval: 1 } });
+    await sleep(2200);
+    const second = await h.client();
+    await second.subscribe(`$share/exp/${topic}`, { qos: 1 });
+    first.close();
+    await second.waitMessages(1);
+    await sleep(300);
+    assert.deepEqual(second.payloads, ['in flight'], 'the expired message was delivered');
+  });
 });
 
 describe('topic aliases', () => {

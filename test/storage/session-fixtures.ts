@@ -6,7 +6,8 @@
 import type { QoS } from '../../src/codec/packets';
 import { Message, type MessageProperties } from '../../src/routing/message';
 import { OutState, type OutStateCode, type Outbound, type SessionLink } from '../../src/session/outbound';
-import { Session, type SessionHost, type SessionPersistence } from '../../src/session/session';
+import { Session, type SessionHost } from '../../src/session/session';
+import type { SessionPersistence } from '../../src/session/session-persistence';
 import type { SubscriptionOptions } from '../../src/session/subscription';
 
 export const T0 = 1_700_000_000_000;
