@@ -14,6 +14,7 @@ import { Deque } from '../util/deque';
 import { TurnBatch } from '../util/turn-batch';
 import { STALL_BACKLOG, backlogFar, backlogHigh, backlogLow, stallWindow } from './backlog';
 import { OutState, type Outbound, type SessionLink } from './outbound';
+import { resendInflight, resendWaiting } from './resend';
 import type { SessionPersistence } from './session-persistence';
 import type { SessionSubscription, SharedGroup } from './subscription';
 import type { WillMessage } from './will';
@@ -81,6 +82,8 @@ export class Session {
   private progressAt = 0;
   /** The link's `bytesTaken` when last looked at: more since then is progress. */
   private takenSeen = 0;
+  /** In-flight messages of a resumed session not resent yet: over the client's Receive Maximum. */
+  private resendLater: Outbound[] | undefined = undefined;
 
   // Scratch space of the router while it merges overlapping subscriptions of one publish.
   routeMark = 0;
@@ -223,16 +226,14 @@ export class Session {
     this.progressAt = this.host.now();
     this.takenSeen = link.transport.bytesTaken;
     this.disconnectedAt = 0;
-    for (const out of this.inflight.values()) {
-      if (out.state === OutState.Released) link.writePubrel(out.packetId);
-      else if (link.writePublish(out.msg, out.qos, out.retain, out.subIds, out.packetId, true) !== undefined) this.complete(out, false);
-    }
+    this.resendLater = resendInflight(this.inflight, link, (out) => this.complete(out, false));
     this.drain();
   }
 
   /** Detaches the connection. Messages of shared groups go to other members of their group. */
   detach(now: number): void {
     this.link = undefined;
+    this.resendLater = undefined;
     this.disconnectedAt = now;
     this.releaseShared();
     this.wakeWaiters();
@@ -242,6 +243,7 @@ export class Session {
   drain(): void {
     const link = this.link;
     if (!link) return;
+    if (this.resendLater !== undefined) this.resendLater = resendWaiting(this.resendLater, this.inflight, link, (out) => this.complete(out, false));
     const now = this.host.now();
     while (this.queue.length > 0) {
       const out = this.queue.peek()!;
@@ -358,6 +360,7 @@ export class Session {
     if (this.inflightMap !== undefined) for (const out of this.inflightMap.values()) this.release(out);
     this.queue.clear();
     this.inflightMap = undefined;
+    this.resendLater = undefined;
     this.incoming = undefined;
   }
 
@@ -482,7 +485,7 @@ export class Session {
     this.inflightMap?.delete(out.packetId);
     this.release(out);
     if (out.seq !== 0) this.host.persistence?.outboundRemoved(this, out);
-    if (drain && this.queue.length > 0) this.drain();
+    if (drain && (this.queue.length > 0 || this.resendLater !== undefined)) this.drain();
   }
 
   private allocatePacketId(): number {

@@ -268,6 +268,32 @@ describe('Receive Maximum towards the client', () => {
     assert.deepEqual([...first, third, ...rest].map((p) => p.payload.toString()), range(5));
   });
 
+  test('[MQTT-4.4.0-1] [MQTT-3.3.4-9] v5: a resumed session resends its unacknowledged messages (DUP, same ids) no more at a time than the new Receive Maximum', T, async () => {
+    const topic = `rm/${uid()}`;
+    const clientId = uid();
+    const r = await h.rawConnected(5, { clientId, properties: { sessionExpiryInterval: 30, receiveMaximum: 10 } });
+    await r.subscribe([topic], 1);
+    const pub = await h.client();
+    for (const m of range(5)) await pub.publish(topic, m, { qos: 1 });
+    const first = await r.publishes(5);
+    r.close(); // nothing acknowledged
+    await sleep(100);
+    const back = await h.rawConnected(5, { clientId, cleanStart: false, properties: { sessionExpiryInterval: 30, receiveMaximum: 2 } });
+    const again = await back.publishes(2);
+    await back.expectNoPublish(250, 'a third PUBLISH beyond the new Receive Maximum 2');
+    assert.deepEqual(again.map((p) => [p.packetId, p.dup]), first.slice(0, 2).map((p) => [p.packetId, true]));
+    back.puback(again[0]!.packetId!);
+    back.puback(again[1]!.packetId!);
+    const more = await back.publishes(2);
+    await back.expectNoPublish(250, 'more than two unacknowledged');
+    back.puback(more[0]!.packetId!);
+    const last = await back.nextPublish();
+    const resent = [...again, ...more, last];
+    assert.deepEqual(resent.map((p) => p.payload.toString()), range(5), 'every message, in order');
+    assert.deepEqual(resent.map((p) => p.packetId), first.map((p) => p.packetId), 'with their packet ids');
+    assert.ok(resent.every((p) => p.dup), 'with DUP 1');
+  });
+
   test('[MQTT-4.9.0-2] v5: for QoS 2 the send quota comes back on PUBCOMP, not on PUBREC', T, async () => {
     const topic = `rm/${uid()}`;
     const r = await h.rawConnected(5, { properties: { receiveMaximum: 1 } });
