@@ -8,7 +8,6 @@
  */
 import { consumeInput, inputUnblocked, readInput } from './input-flow';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
-import { encodePacket } from '../codec/encoder';
 import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
 import type { DropReason } from '../plugins/events';
 import { handleAuth, type AuthExchange } from './authentication';
@@ -31,7 +30,7 @@ import { handleConnect } from './handle-connect';
 import { handlePacket } from './handle-packet';
 import { AckSequencer, type AckSender } from './ack-sequencer';
 import { ownEncoding, writeShared } from './publish-encoder';
-import { connackRefusal, withoutProblemInformation } from './reason-map';
+import { connackRefusal, encodeWithin } from './reason-map';
 import type { InboundAliases, OutboundAliases } from './topic-aliases';
 
 /** Longest a publisher waits for a slow subscriber before it is read again (and re-checked). */
@@ -335,9 +334,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
 
   send(packet: Packet): void {
     if (this.state === ConnState.Closed && packet.type !== 14) return;
-    let bytes = encodePacket(packet, this.protocolVersion);
-    if (bytes.length > this.clientMaxPacketSize) bytes = encodePacket(withoutProblemInformation(packet), this.protocolVersion);
-    this.transport.write(bytes);
+    const bytes = encodeWithin(packet, this.protocolVersion, this.clientMaxPacketSize);
+    // A packet the client cannot take even without its reason string: the connection ends.
+    if (bytes === undefined) this.transport.destroy();
+    else this.transport.write(bytes);
   }
 
   /**

@@ -2,6 +2,7 @@
  * MQTT 5 reason codes are the broker's internal language; this is the one place that maps them to
  * what MQTT 3.1 / 3.1.1 can say (mosquitto read_handle.c and EMQX emqx_reason_codes do the same).
  */
+import { encodePacket } from '../codec/encoder';
 import type { ConnackPacket, Packet, Properties, ProtocolVersion } from '../codec/packets';
 import { ConnackReturnCode, ReasonCode } from '../codec/reason-codes';
 
@@ -54,10 +55,18 @@ export function connackRefusal(
 }
 
 /**
- * `packet` without its Reason String and User Properties: what the broker sends instead when they
- * would take a packet past the client's Maximum Packet Size [MQTT-3.1.2-25, MQTT-3.2.2-19].
+ * `packet` encoded within the client's Maximum Packet Size: without its Reason String and User
+ * Properties when they would take it past the limit [MQTT-3.1.2-25, MQTT-3.2.2-19]; undefined when
+ * it is too large even so (a SUBACK for many filters, authentication data) [MQTT-3.1.2-24].
  */
-export function withoutProblemInformation(packet: Packet): Packet {
+export function encodeWithin(packet: Packet, version: ProtocolVersion, max: number): Buffer | undefined {
+  const bytes = encodePacket(packet, version);
+  if (bytes.length <= max) return bytes;
+  const smaller = encodePacket(withoutProblemInformation(packet), version);
+  return smaller.length <= max ? smaller : undefined;
+}
+
+function withoutProblemInformation(packet: Packet): Packet {
   const props = (packet as { properties?: Properties }).properties;
   if (props === undefined || (props.reasonString === undefined && props.userProperties === undefined)) return packet;
   const rest: Properties = { ...props };

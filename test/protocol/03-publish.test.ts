@@ -199,6 +199,30 @@ describe('2.2.2 PUBLISH properties', () => {
       assert.ok(p.takeBytes().length <= 40, 'the DISCONNECT fits in 40 bytes');
       await p.waitClosed();
     }));
+  test('[MQTT-3.1.2-24] a SUBACK too large for the client\'s Maximum Packet Size even without a Reason String is not sent: the connection ends', () =>
+    guarded(tb, async () => {
+      const p = await Probe.open(tb.port, 5);
+      p.write(
+        frame([
+          0x10, 0x15, //                      CONNECT, remaining length 21
+          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
+          0x05, //                            protocol level 5
+          0x02, //                            connect flags: clean start
+          0x00, 0x3c, //                      keepalive 60
+          0x05, //                            property length 5
+          0x27, 0x00, 0x00, 0x00, 0x28, //    Maximum Packet Size = 40
+          0x00, 0x03, 0x6d, 0x70, 0x74, //    client id "mpt"
+        ]),
+      );
+      assert.equal(((await p.next(2)) as ConnackPacket | undefined)?.reasonCode, 0, 'CONNACK');
+      p.takeBytes();
+      // SUBSCRIBE id 1, no properties, 40 filters "f/0" .. "f/39" at QoS 0: its SUBACK would be 45 bytes.
+      const filters = Array.from({ length: 40 }, (_, i) => [...str(`f/${i}`), 0x00]).flat();
+      p.write(packet(0x82, [0x00, 0x01, 0x00], filters));
+      await p.waitClosed();
+      assert.equal(p.pending.find((x) => x.type === 9), undefined, 'the SUBACK was sent');
+      assert.equal(p.takeBytes().length, 0, 'nothing was sent');
+    }));
   test('[MQTT-3.3.2-14] a Response Topic with a wildcard is a protocol error (DISCONNECT 0x82), and nothing is delivered', () =>
     guarded(tb, async () => {
       const sub = await connected(tb.port, 5);
