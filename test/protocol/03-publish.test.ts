@@ -18,6 +18,23 @@ after(async () => {
   await tb.stop();
 });
 
+/** A raw MQTT 5 connection whose CONNECT announced Maximum Packet Size 40 (recorded bytes start empty). */
+async function connectedWithMaxPacketSize40(clientId: string): Promise<Probe> {
+  const p = await Probe.open(tb.port, 5);
+  p.write(
+    packet(
+      0x10, //                            CONNECT
+      str('MQTT'), //                     protocol name
+      [0x05, 0x02, 0x00, 0x3c], //        protocol level 5, clean start, keepalive 60
+      [0x05, 0x27, 0x00, 0x00, 0x00, 0x28], // properties: Maximum Packet Size = 40
+      str(clientId),
+    ),
+  );
+  assert.equal(((await p.next(2)) as ConnackPacket | undefined)?.reasonCode, 0, 'CONNACK');
+  p.takeBytes();
+  return p;
+}
+
 describe('2.2.1 packet identifier', () => {
   test('[MQTT-2.2.1-3] PUBLISH QoS 1 with packet id 0 is refused (DISCONNECT 0x81 or 0x82)', () =>
     guarded(tb, async () => {
@@ -169,21 +186,7 @@ describe('2.2.2 PUBLISH properties', () => {
     }));
   test('[MQTT-3.1.2-25] [MQTT-3.14.2-3] a DISCONNECT whose Reason String would pass the client\'s Maximum Packet Size goes without it', () =>
     guarded(tb, async () => {
-      const p = await Probe.open(tb.port, 5);
-      p.write(
-        frame([
-          0x10, 0x15, //                      CONNECT, remaining length 21
-          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
-          0x05, //                            protocol level 5
-          0x02, //                            connect flags: clean start
-          0x00, 0x3c, //                      keepalive 60
-          0x05, //                            property length 5
-          0x27, 0x00, 0x00, 0x00, 0x28, //    Maximum Packet Size = 40
-          0x00, 0x03, 0x6d, 0x70, 0x73, //    client id "mps"
-        ]),
-      );
-      assert.equal(((await p.next(2)) as ConnackPacket | undefined)?.reasonCode, 0, 'CONNACK');
-      p.takeBytes();
+      const p = await connectedWithMaxPacketSize40('mps');
       p.write(
         frame([
           0x30, 0x0b, //                  PUBLISH QoS 0, remaining length 11
@@ -201,21 +204,7 @@ describe('2.2.2 PUBLISH properties', () => {
     }));
   test('[MQTT-3.1.2-24] a SUBACK too large for the client\'s Maximum Packet Size even without a Reason String is not sent: the connection ends', () =>
     guarded(tb, async () => {
-      const p = await Probe.open(tb.port, 5);
-      p.write(
-        frame([
-          0x10, 0x15, //                      CONNECT, remaining length 21
-          0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // protocol name "MQTT"
-          0x05, //                            protocol level 5
-          0x02, //                            connect flags: clean start
-          0x00, 0x3c, //                      keepalive 60
-          0x05, //                            property length 5
-          0x27, 0x00, 0x00, 0x00, 0x28, //    Maximum Packet Size = 40
-          0x00, 0x03, 0x6d, 0x70, 0x74, //    client id "mpt"
-        ]),
-      );
-      assert.equal(((await p.next(2)) as ConnackPacket | undefined)?.reasonCode, 0, 'CONNACK');
-      p.takeBytes();
+      const p = await connectedWithMaxPacketSize40('mpt');
       // SUBSCRIBE id 1, no properties, 40 filters "f/0" .. "f/39" at QoS 0: its SUBACK would be 45 bytes.
       const filters = Array.from({ length: 40 }, (_, i) => [...str(`f/${i}`), 0x00]).flat();
       p.write(packet(0x82, [0x00, 0x01, 0x00], filters));
