@@ -174,7 +174,7 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();
     for (const lc of listenerConfigs(this.config)) {
-      const listener = new NetworkListener(lc, lc.name, (t: Transport): void => this.accept(t));
+      const listener = new NetworkListener(lc, lc.name, (t: Transport): void => this.accept(t), () => this.settings.connectPacketLimit);
       await listener.start();
       this.listeners.push(listener);
       this.log.info({ listener: listener.name, host: listener.host, port: listener.port }, 'listening');

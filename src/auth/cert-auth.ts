@@ -33,11 +33,10 @@ function san(cert: ClientCertificate, kind: string): string | undefined {
   return undefined;
 }
 
-/** A subject field; when the certificate repeats it, Node gives a list: the first one counts. */
+/** A subject field (the first value when the certificate repeats it: client-certificate.ts). */
 function field(rec: Record<string, string>, name: string): string | undefined {
-  const v = rec[name] as string | string[] | undefined;
-  const first = Array.isArray(v) ? v[0] : v;
-  return first === '' ? undefined : first;
+  const v = rec[name];
+  return v === '' ? undefined : v;
 }
 
 export function userOf(cert: ClientCertificate, from: CertAuthOptions['userFrom']): string | undefined {

@@ -32,6 +32,7 @@ export interface ConnectionInfo {
 export interface ClientCertificate {
   /** Whether the certificate chains to a configured CA. */
   authorized: boolean;
+  /** Subject and issuer by field (`CN`, `O`, `OU`, ...); a field the certificate repeats gives its first value. */
   subject: Record<string, string>;
   issuer: Record<string, string>;
   /** Subject alternative names as in Node's `subjectaltname`, split: `DNS:a.example`, `URI:…`. */

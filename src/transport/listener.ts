@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema';
@@ -20,8 +20,14 @@ import { WsTransport } from './ws-transport';
 
 export type AcceptFn = (transport: Transport) => void;
 
-/** Milliseconds a socket may take to send its PROXY header or finish the TLS handshake. */
+/**
+ * Milliseconds a socket may take in all to send its PROXY header, finish the TLS handshake, or
+ * complete its WebSocket upgrade (a deadline, not an idle timer: trickled bytes do not extend it).
+ */
 const HANDSHAKE_TIMEOUT = 10_000;
+
+/** Bytes a WebSocket message may have beyond the largest MQTT packet: a few small packets with it. */
+const FRAME_SLACK = 64 * 1024;
 
 /** WebSocket sub-protocols MQTT clients offer ([MQTT-6.0.0-3]); 'mqttv3.1' is what 3.1 clients send. */
 const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
@@ -54,6 +60,8 @@ export class NetworkListener implements Listener {
   /** Client address of sockets on their way through TLS or an HTTP upgrade, by `address:port` of the socket. */
   private readonly origins = new Map<string, Origin>();
   private readonly streamOrigins = new WeakMap<PrependedStream, Origin>();
+  /** WebSocket sockets that have not sent their upgrade yet, and the timer that ends their wait. */
+  private readonly upgradeDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
   private boundPort = 0;
   open = 0;
   readonly sockets = new Set<Socket>();
@@ -63,6 +71,8 @@ export class NetworkListener implements Listener {
     private readonly config: ListenerConfig,
     private readonly givenName: string | undefined,
     private readonly accept: AcceptFn,
+    /** The largest MQTT packet any tenant may send (WebSocket messages are bounded by it). */
+    private readonly packetLimit: () => number = () => 268_435_460,
   ) {
     const secure = config.type === 'tls' || config.type === 'wss';
     const name = givenName ?? `${config.type}:${config.port}`;
@@ -87,7 +97,7 @@ export class NetworkListener implements Listener {
       this.wss = new WebSocketServer({
         noServer: true,
         perMessageDeflate: false,
-        maxPayload: 268_435_460,
+        maxPayload: 268_435_460, // set per upgrade from packetLimit
         handleProtocols: (offered) => MQTT_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
       });
       this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -163,14 +173,14 @@ export class NetworkListener implements Listener {
   private readProxyHeader(socket: Socket, origin: Origin): void {
     const mode = this.config.proxyProtocol as 'v1' | 'v2' | 'auto';
     let buf: Buffer = Buffer.alloc(0);
-    socket.setTimeout(HANDSHAKE_TIMEOUT, () => this.reject(socket));
+    const deadline = this.deadline(socket);
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       const r = parseProxyHeader(buf, mode);
       if (r.state === 'more') return;
       socket.off('data', onData);
       socket.pause();
-      socket.setTimeout(0);
+      clearTimeout(deadline);
       if (r.state === 'error') {
         this.reject(socket);
         return;
@@ -234,6 +244,8 @@ export class NetworkListener implements Listener {
       const key = socketKey(socket);
       this.origins.set(key, origin);
       socket.once('close', () => this.origins.delete(key));
+      // Node's own request timeouts do not run for sockets handed in like this.
+      this.upgradeDeadlines.set(socket, this.deadline(socket));
       this.http.emit('connection', socket);
       return;
     }
@@ -243,6 +255,7 @@ export class NetworkListener implements Listener {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    clearTimeout(this.upgradeDeadlines.get(socket));
     const path = (req.url ?? '/').split('?')[0];
     if (path !== this.config.path) {
       this.rejected++;
@@ -253,8 +266,11 @@ export class NetworkListener implements Listener {
     if (this.config.trustForwardedFor) {
       const xff = req.headers['x-forwarded-for'];
       const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-      if (first) origin = { address: first, port: 0 };
+      // Only an address: anything else is not what a proxy writes there.
+      if (first && isIP(first) !== 0) origin = { address: first, port: 0 };
     }
+    // ws reads its options at each upgrade: a message may be as large as the largest packet allowed now.
+    (this.wss!.options as { maxPayload: number }).maxPayload = this.packetLimit() + FRAME_SLACK;
     this.wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.accept(new WsTransport(ws, socket, this.info(socket, origin)));
     });
@@ -277,6 +293,13 @@ export class NetworkListener implements Listener {
   private reject(socket: Socket): void {
     this.rejected++;
     socket.destroy();
+  }
+
+  /** Rejects `socket` unless the returned timer is cleared within HANDSHAKE_TIMEOUT. */
+  private deadline(socket: Socket): NodeJS.Timeout {
+    const timer = setTimeout(() => this.reject(socket), HANDSHAKE_TIMEOUT);
+    socket.once('close', () => clearTimeout(timer));
+    return timer;
   }
 }
 

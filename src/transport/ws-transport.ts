@@ -60,9 +60,13 @@ export class WsTransport extends BaseTransport {
   }
 
   private readonly onMessage = (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void => {
+    if (this.closed) return;
     if (!isBinary) {
-      // [MQTT-6.0.0-1] MQTT control packets travel in binary frames only.
+      // [MQTT-6.0.0-1] MQTT control packets travel in binary frames only: the connection ends, and
+      // nothing the client sends after the text frame is read.
       this.ws.close(1003, 'MQTT needs binary frames');
+      reapLater(this.ws);
+      this.gone();
       return;
     }
     if (Buffer.isBuffer(data)) this.handler?.onData(data);

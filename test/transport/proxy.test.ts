@@ -415,4 +415,19 @@ describe('malformed headers close only that connection, promptly', () => {
       raw.stream.destroy();
     }
   });
+
+  test('a header trickled a byte a second is cut off after 10 s, however long it keeps trickling', { timeout: 20_000 }, async () => {
+    const s = await tcp(portOf(tb, 'p-v2'));
+    const started = Date.now();
+    const closed = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now() - started)));
+    const header = v2('192.0.2.1', '10.0.0.1', 1, 2);
+    let i = 0;
+    const trickle = setInterval(() => {
+      if (i < header.length - 1) s.write(header.subarray(i, ++i));
+    }, 1000);
+    const ms = await Promise.race([closed, sleep(15_000).then(() => -1)]);
+    clearInterval(trickle);
+    s.destroy();
+    assert.ok(ms > 9_000 && ms < 12_000, `closed after ${ms} ms (-1: still open after 15 s)`);
+  });
 });

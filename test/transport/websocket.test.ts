@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
 import type { ConnackPacket, ProtocolVersion, PublishPacket, SubackPacket } from '../../src/codec/packets';
 import { startBroker, type TestBroker } from '../helpers/broker';
@@ -254,6 +255,42 @@ describe('frames and paths the broker refuses', () => {
     assert.equal(c.code, 1003);
   });
 
+  test('[MQTT-6.0.0-1] after a text frame nothing the client sends is read: a PUBLISH right behind it is not delivered', T, async () => {
+    const topic = `ws/text/${uid('t')}`;
+    const sub = await connected(portOf(tb, 'ws'));
+    sub.send(subscribeBytes(1, topic, 0));
+    await sub.reader.expect(9);
+    const p = await connected(portOf(tb, 'ws'));
+    p.ws.send('not binary');
+    p.send(publishBytes(topic, Buffer.from('after the text frame'), 0, undefined));
+    assert.equal((await p.closed).code, 1003);
+    assert.equal(await sub.reader.next(3, 500).catch(() => undefined), undefined, 'the PUBLISH behind the text frame was delivered');
+    sub.ws.close();
+  });
+
+  test('a message larger than any packet allowed (1 MB + 64 KB here) closes with 1009 before it is read whole', T, async () => {
+    const p = await WsProbe.open(portOf(tb, 'ws'));
+    p.send(Buffer.alloc(1024 * 1024 + 64 * 1024 + 1, 0x30));
+    assert.equal((await p.closed).code, 1009);
+  });
+
+  test('an upgrade request trickled a header line a second is cut off after 10 s', { timeout: 20_000 }, async () => {
+    const s: Socket = await new Promise((resolve, reject) => {
+      const sock = netConnect({ host: '127.0.0.1', port: portOf(tb, 'ws') }, () => resolve(sock));
+      sock.once('error', reject);
+    });
+    const started = Date.now();
+    const closed = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now() - started)));
+    s.on('error', () => undefined);
+    s.write('GET /mqtt HTTP/1.1\r\n');
+    let n = 0;
+    const trickle = setInterval(() => s.write(`X-Slow-${n++}: 1\r\n`), 1000);
+    const ms = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 15_000))]);
+    clearInterval(trickle);
+    s.destroy();
+    assert.ok(ms > 9_000 && ms < 12_000, `closed after ${ms} ms (-1: still open after 15 s)`);
+  });
+
   test('a text frame before CONNECT closes with 1003 too', T, async () => {
     const p = await WsProbe.open(portOf(tb, 'ws'));
     p.ws.send(connectBytes(uid('w')).toString('latin1'));
@@ -305,6 +342,7 @@ describe('X-Forwarded-For', () => {
     ['with a chain of proxies, the first (client) address is taken', 'ws-trusted', { 'X-Forwarded-For': '198.51.100.7, 10.0.0.2, 10.0.0.3' }, '198.51.100.7'],
     ['an IPv6 client address', 'ws-trusted', { 'X-Forwarded-For': '2001:db8::42' }, '2001:db8::42'],
     ['trusted listener, no header: the socket address', 'ws-trusted', {}, '127.0.0.1'],
+    ['trusted listener, a first entry that is not an address: the socket address', 'ws-trusted', { 'X-Forwarded-For': 'not-an-ip, 10.0.0.2' }, '127.0.0.1'],
   ];
   for (const [name, listener, headers, address] of cases) {
     test(`${name} (client.connected event address)`, T, async () => {
