@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { ReasonCode } from '../codec/reason-codes';
 import { PluginGuard, type Guarded } from '../plugins/guard';
+import { authResultProblem, authorizeProblem } from '../plugins/answers';
 import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest } from '../plugins/types';
 import { checkAcl } from './acl';
 import { LoginGuard, type LoginGuardOptions } from './login-guard';
@@ -81,7 +82,7 @@ export class AuthService {
   private answerFrom(req: AuthRequest, start: number): AuthStep | Promise<AuthStep> {
     for (let index = start; index < this.providers.length; index++) {
       const p = this.providers[index]!;
-      const r = this.guard.call(`auth#${index}.authenticate`, () => p.authenticate(req));
+      const r = this.guard.call(`auth#${index}.authenticate`, () => p.authenticate(req), authResultProblem);
       if (r instanceof Promise) {
         return r.then((g) => {
           const step = this.stepOf(req, g, index);
@@ -108,7 +109,7 @@ export class AuthService {
   async continueAuth(provider: number, req: AuthRequest, stepNo: number): Promise<AuthStep> {
     const p = this.providers[provider];
     if (!p?.continueAuth) return { result: { ok: false, reasonCode: ReasonCode.ProtocolError }, provider };
-    const r = await this.guard.callAsync(`auth#${provider}.continueAuth`, () => p.continueAuth!(req, stepNo));
+    const r = await this.guard.callAsync(`auth#${provider}.continueAuth`, () => p.continueAuth!(req, stepNo), authResultProblem);
     const result: AuthResult = r.ok ? r.value : this.failureResult();
     return this.record(req, { result, provider });
   }
@@ -139,15 +140,16 @@ export class AuthService {
 
   private authorizeFrom(start: number, req: AuthorizeRequest): boolean | Promise<boolean> {
     for (let i = start; i < this.authorizers.length; i++) {
-      const r = this.guard.call(`authorize#${i}`, () => this.authorizers[i]!.authorize!(req));
+      const r = this.guard.call(`authorize#${i}`, () => this.authorizers[i]!.authorize!(req), authorizeProblem);
       if (r instanceof Promise) {
         return r.then((g) => {
           if (!g.ok) return this.options.onFailure === 'allow';
-          return g.value === undefined ? this.authorizeFrom(i + 1, req) : g.value;
+          // undefined or null: no opinion, the next provider decides.
+          return g.value == null ? this.authorizeFrom(i + 1, req) : g.value;
         });
       }
       if (!r.ok) return this.options.onFailure === 'allow';
-      if (r.value !== undefined) return r.value;
+      if (r.value != null) return r.value;
     }
     // Providers that authorize exist but none had an opinion.
     return false;

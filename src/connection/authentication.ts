@@ -10,6 +10,7 @@ import type { AuthStep } from '../auth/auth-service';
 import type { AuthRequest, AuthResult } from '../plugins/types';
 import { AuthorizationCache } from './authorization';
 import { ConnState, type Connection } from './connection';
+import { disconnectReason } from './reason-map';
 
 type Authenticated = Extract<AuthResult, { ok: true }>;
 
@@ -83,7 +84,7 @@ function onStep(conn: Connection, step: AuthStep, request: AuthRequest, reauth: 
 
 function fail(conn: Connection, reasonCode: number, reason: string, reauth: boolean): void {
   conn.authExchange = undefined;
-  if (conn.state === ConnState.Connected || reauth) conn.closeWith(reasonCode, true, reason);
+  if (conn.state === ConnState.Connected || reauth) conn.closeWith(disconnectReason(reasonCode), true, reason);
   else conn.refuse(reasonCode, reason, conn.protocolVersion);
 }
 

@@ -8,6 +8,11 @@ import type { Clock } from '../util/clock';
 
 const MAX_ENTRIES = 256;
 
+/** One answer per action, topic, QoS and retain flag: providers are asked about all four. */
+function keyOf(action: AuthAction, topic: string, qos: number, retain: boolean): string {
+  return `${action}\u0000${qos}${retain ? 'r' : ''}\u0000${topic}`;
+}
+
 interface Entry {
   allowed: boolean;
   until: number;
@@ -33,7 +38,7 @@ export class AuthorizationCache {
 
   check(client: ClientIdentity, action: AuthAction, topic: string, qos: number, retain: boolean): boolean | Promise<boolean> {
     if (this.ttlMs <= 0) return this.auth.authorize({ client, action, topic, qos, retain });
-    const key = `${action}\u0000${topic}`;
+    const key = keyOf(action, topic, qos, retain);
     const now = this.now();
     const hit = this.entries?.get(key);
     if (hit && hit.until > now) return hit.allowed;
@@ -57,9 +62,9 @@ export class AuthorizationCache {
     return answer;
   }
 
-  /** A cached answer only (delivery checks cannot wait): undefined when none is known yet. */
+  /** A cached answer only, for QoS 0 without retain (delivery checks cannot wait): undefined when none is known yet. */
   peek(action: AuthAction, topic: string): boolean | undefined {
-    const hit = this.entries?.get(`${action}\u0000${topic}`);
+    const hit = this.entries?.get(keyOf(action, topic, 0, false));
     return hit && hit.until > this.now() ? hit.allowed : undefined;
   }
 

@@ -335,7 +335,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   send(packet: Packet): void {
     if (this.state === ConnState.Closed && packet.type !== 14) return;
     const bytes = encodeWithin(packet, this.protocolVersion, this.clientMaxPacketSize);
-    // A packet the client cannot take even without its reason string: the connection ends.
+    // A packet the client cannot take even without its reason string, or that MQTT cannot carry: the connection ends.
     if (bytes === undefined) this.transport.destroy();
     else this.transport.write(bytes);
   }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { ConnectPacket, Properties } from '../codec/packets';
 import { ReasonCode } from '../codec/reason-codes';
+import { redirectionProblem } from '../plugins/answers';
 import type { AuthRequest, AuthResult } from '../plugins/types';
 import { messagePropertiesOf } from '../routing/message';
 import { NEVER_EXPIRES } from '../session/session-manager';
@@ -95,7 +96,7 @@ function redirectOrComplete(conn: Connection, p: ConnectPacket, clientId: string
   }
   // MQTT 5 server redirection: the balancer may send the client elsewhere (0x9C / 0x9D).
   conn.block();
-  conn.ctx.pluginGuard.callAsync('balancer.redirect', () => balancer.redirect(conn.identity!)).then((r) => {
+  conn.ctx.pluginGuard.callAsync('balancer.redirect', () => balancer.redirect(conn.identity!), redirectionProblem).then((r) => {
     if (conn.state !== ConnState.Authenticating) return;
     const to = r.ok ? r.value : undefined;
     if (to) {

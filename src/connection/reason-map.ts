@@ -60,10 +60,32 @@ export function connackRefusal(
  * it is too large even so (a SUBACK for many filters, authentication data) [MQTT-3.1.2-24].
  */
 export function encodeWithin(packet: Packet, version: ProtocolVersion, max: number): Buffer | undefined {
-  const bytes = encodePacket(packet, version);
-  if (bytes.length <= max) return bytes;
-  const smaller = encodePacket(withoutProblemInformation(packet), version);
-  return smaller.length <= max ? smaller : undefined;
+  try {
+    const bytes = encodePacket(packet, version);
+    if (bytes.length <= max) return bytes;
+    const smaller = encodePacket(withoutProblemInformation(packet), version);
+    return smaller.length <= max ? smaller : undefined;
+  } catch {
+    // A value MQTT cannot carry (a string over 65,535 bytes): the packet cannot be sent either.
+    return undefined;
+  }
+}
+
+/** Reason codes a DISCONNECT may carry (MQTT 5 section 3.14.2.1). */
+const DISCONNECT_CODES = new Set([
+  0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c,
+  0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+]);
+
+/**
+ * The DISCONNECT reason for a refusal that came after CONNACK (a failed re-authentication): the
+ * refusal's own code where DISCONNECT has it, else 0x80 for a server-side failure (0x88 Server
+ * unavailable) and 0x87 Not authorized for the others (0x86 Bad user name or password, 0x8C Bad
+ * authentication method, ...).
+ */
+export function disconnectReason(code: number): number {
+  if (DISCONNECT_CODES.has(code)) return code;
+  return code === ReasonCode.ServerUnavailable ? ReasonCode.UnspecifiedError : ReasonCode.NotAuthorized;
 }
 
 function withoutProblemInformation(packet: Packet): Packet {

@@ -16,21 +16,24 @@ export class PluginGuard {
     readonly timeoutMs: number,
   ) {}
 
-  /** Runs `fn`; a synchronous answer comes back synchronously (no promise on the hot path). */
-  call<T>(label: string, fn: () => T | Promise<T>): Guarded<T> | Promise<Guarded<T>> {
+  /**
+   * Runs `fn`; a synchronous answer comes back synchronously (no promise on the hot path). With
+   * `check`, an answer it finds a problem with counts as a failure (plugins/answers.ts).
+   */
+  call<T>(label: string, fn: () => T | Promise<T>, check?: (v: unknown) => string | undefined): Guarded<T> | Promise<Guarded<T>> {
     let r: T | Promise<T>;
     try {
       r = fn();
     } catch (err) {
       return this.failed(label, err, false);
     }
-    if (!(r instanceof Promise)) return { ok: true, value: r };
+    if (!(r instanceof Promise)) return this.checked(label, r, check);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Guarded<T>>((resolve) => {
       timer = setTimeout(() => resolve(this.failed(label, new Error(`timed out after ${this.timeoutMs} ms`), true)), this.timeoutMs);
     });
     const done: Promise<Guarded<T>> = r.then(
-      (value: T): Guarded<T> => ({ ok: true, value }),
+      (value: T): Guarded<T> => this.checked(label, value, check),
       (err: unknown): Guarded<T> => this.failed<T>(label, err, false),
     );
     return Promise.race([done, timeout]).finally(() => clearTimeout(timer));
@@ -48,8 +51,13 @@ export class PluginGuard {
   }
 
   /** The same, always as a promise. */
-  async callAsync<T>(label: string, fn: () => T | Promise<T>): Promise<Guarded<T>> {
-    return this.call(label, fn);
+  async callAsync<T>(label: string, fn: () => T | Promise<T>, check?: (v: unknown) => string | undefined): Promise<Guarded<T>> {
+    return this.call(label, fn, check);
+  }
+
+  private checked<T>(label: string, value: T, check: ((v: unknown) => string | undefined) | undefined): Guarded<T> {
+    const problem = check?.(value);
+    return problem === undefined ? { ok: true, value } : this.failed(label, new Error(`answered ${problem}`), false);
   }
 
   private failed<T>(label: string, err: unknown, timedOut: boolean): Guarded<T> {

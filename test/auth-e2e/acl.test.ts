@@ -278,9 +278,9 @@ describe('per-connection authorization cache', () => {
     acl = [];
     hook = await httpServer((path, body) => {
       if (path === '/acl') {
-        const b = body as { action: string; topic: string };
-        acl.push(`${b.action} ${b.topic}`);
-        return [200, { result: b.topic.startsWith('no/') ? 'deny' : 'allow' }];
+        const b = body as { action: string; topic: string; retain?: boolean };
+        acl.push(`${b.action} ${b.topic}${b.retain ? ' retained' : ''}`);
+        return [200, { result: b.topic.startsWith('no/') || b.retain === true ? 'deny' : 'allow' }];
       }
       return [200, { result: 'ignore' }];
     });
@@ -306,6 +306,21 @@ describe('per-connection authorization cache', () => {
       assert.ok((await rawPublish(raw, 'c/t')) < 0x80);
       assert.equal(await rawPublish(raw, 'no/t'), RC.NotAuthorized);
       assert.deepEqual(acl, ['publish c/t', 'publish no/t', 'publish c/t', 'publish no/t'], 'asked again after re-authentication');
+    } finally {
+      raw.close();
+      await tb.stop();
+    }
+  });
+
+  it('a cached answer is per QoS and retain flag: a retained PUBLISH after an allowed plain one is asked about, and refused', T, async () => {
+    const tb = await start({ auth: { providers: providers(hook.url), aclCacheSeconds: 30 } });
+    const { raw, connack } = await scramConnect(tb.port, 'alice', 'scram-pw');
+    try {
+      assert.equal(connack?.reasonCode, RC.Success);
+      acl.length = 0;
+      assert.ok((await rawPublish(raw, 'r/t')) < 0x80);
+      assert.equal(await rawPublish(raw, 'r/t', 'keep me', true), RC.NotAuthorized, 'the retained PUBLISH got the plain one\'s answer');
+      assert.deepEqual(acl, ['publish r/t', 'publish r/t retained']);
     } finally {
       raw.close();
       await tb.stop();

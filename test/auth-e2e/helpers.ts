@@ -439,9 +439,9 @@ export async function nextOf(raw: RawClient, types: number[], ms = 5000): Promis
 
 let rawPacketId = 0;
 /** Publishes QoS 1 from a raw client and returns the PUBACK reason code. */
-export async function rawPublish(raw: RawClient, topic: string, payload = 'x'): Promise<number> {
+export async function rawPublish(raw: RawClient, topic: string, payload = 'x', retain = false): Promise<number> {
   const packetId = (rawPacketId = (rawPacketId % 60_000) + 1);
-  raw.send({ type: 3, topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false, packetId }, 5);
+  raw.send({ type: 3, topic, payload: Buffer.from(payload), qos: 1, retain, dup: false, packetId }, 5);
   const ack = await nextOf(raw, [4, 14]);
   assert.ok(ack?.type === 4, `expected PUBACK, got ${ack ? `packet type ${ack.type}` : 'a close'}`);
   assert.equal(ack.packetId, packetId);

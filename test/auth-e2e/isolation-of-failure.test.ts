@@ -136,6 +136,60 @@ describe('a failing auth provider, auth.onFailure deny (the default)', () => {
   });
 });
 
+describe('an auth provider answering values of the wrong shape (auth.onFailure deny)', () => {
+  let tb: TestBroker;
+  let logs: LogRecord[];
+  const answers: Record<string, unknown> = {
+    'acme/code0': { ok: false, reasonCode: 0 },
+    'acme/nocode': { ok: false },
+    'acme/longreason': { ok: false, reasonCode: 0x87, reasonString: 'x'.repeat(70_000) },
+    'acme/numbertenant': { ok: true, tenantId: 42, userId: 'u' },
+    'acme/badrules': { ok: true, tenantId: 'acme', userId: 'u', acl: [{ action: 'publish', topic: 7, allow: true }] },
+    'acme/nothing': null,
+  };
+
+  before(async () => {
+    const captured = captureLogger();
+    logs = captured.lines;
+    tb = await start(
+      {
+        auth: {
+          timeoutMs: TIMEOUT_MS,
+          providers: [{ type: 'plugin', module: FAULTY_AUTH, config: { answerFor: answers, authorizeAnswers: { 'null/': null, 'str/': 'yes', 'num/': 1 } } }],
+        },
+      },
+      { logger: captured.logger },
+    );
+  });
+
+  after(async () => {
+    await tb.stop();
+  });
+
+  it('each counts as a failed call: CONNACK 0x88, logged; never success, never a crash', T, async () => {
+    const failures = authServiceOf(tb.broker).failures;
+    for (const username of Object.keys(answers)) {
+      const a = await attempt(tb.port, { username });
+      assert.equal(a.code, RC.ServerUnavailable, `${username}: got ${hx(a.code)}`);
+    }
+    assert.equal(authServiceOf(tb.broker).failures, failures + Object.keys(answers).length);
+    assert.ok(failureLogs(logs, 'auth#0.authenticate').some((l) => String((l.err as { message?: string } | undefined)?.message).includes('answered')), 'logged as a wrong answer');
+    await stillServing(tb.port);
+  });
+
+  it('authorize answering null (no opinion) is refused as no opinion; a string or a number counts as a failure: PUBACK 0x87, connected', T, async () => {
+    const c = await mustConnect(tb.port, { username: 'acme/authz' });
+    try {
+      for (const topic of ['null/x', 'str/x', 'num/x']) assert.equal(await pubCode(c, topic, 'm', 1), RC.NotAuthorized, topic);
+      assert.ok(c.connected, 'the client stays connected');
+      assert.ok((await pubCode(c, 'fine/x', 'm', 1)) < 0x80);
+    } finally {
+      await end(c);
+    }
+    await stillServing(tb.port);
+  });
+});
+
 describe('a failing auth provider, auth.onFailure allow', () => {
   it('authentication moves on to the next provider; authorization allows', T, async () => {
     const tb = await start({
@@ -215,8 +269,8 @@ describe('failing event collectors', () => {
 });
 
 describe('a failing client balancer', () => {
-  for (const mode of ['throw', 'hang'] as const) {
-    it(`a balancer that ${mode === 'throw' ? 'throws' : 'hangs'} lets the client in; logged and counted`, T, async () => {
+  for (const mode of ['throw', 'hang', 'garbage'] as const) {
+    it(`a balancer that ${mode === 'throw' ? 'throws' : mode === 'hang' ? 'hangs' : 'answers a number for the server reference'} lets the client in; logged and counted`, T, async () => {
       const captured = captureLogger();
       const tb = await start(
         { plugins: { timeoutMs: TIMEOUT_MS, balancer: { module: FAULTY, config: { kind: 'balancer', mode } } } },
