@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ReasonCode } from '../codec/reason-codes';
-import { isHttpUrl, JsonPoster } from '../plugins/http-post';
+import { isHttpUrl, JsonPoster, shownUrl } from '../plugins/http-post';
 import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest, ClientCertificate, PluginContext } from '../plugins/types';
 import { DEFAULT_TENANT } from './dev-auth';
 import { aclSchema } from './acl-schema';
@@ -160,7 +160,7 @@ export class HttpAuthProvider implements AuthProvider {
 
   private async askAuth(body: HttpAuthRequestBody, req: AuthRequest): Promise<AuthResult> {
     const answer = authAnswerSchema.safeParse(await this.call(this.url, body));
-    if (!answer.success) throw new Error(`${this.url.href}: unexpected answer: ${answer.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+    if (!answer.success) throw new Error(`${shownUrl(this.url)}: unexpected answer: ${answer.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     const a = answer.data;
     switch (a.result) {
       case 'ignore':
@@ -185,7 +185,7 @@ export class HttpAuthProvider implements AuthProvider {
       keyOf(body),
       async () => {
         const answer = aclAnswerSchema.safeParse(await this.call(url, body));
-        if (!answer.success) throw new Error(`${url.href}: unexpected answer: result must be allow, deny or ignore`);
+        if (!answer.success) throw new Error(`${shownUrl(url)}: unexpected answer: result must be allow, deny or ignore`);
         return answer.data.result === 'ignore' ? undefined : answer.data.result === 'allow';
       },
       (v) => v !== undefined,
@@ -196,11 +196,11 @@ export class HttpAuthProvider implements AuthProvider {
   private async call(url: URL, body: unknown): Promise<unknown> {
     this.requests++;
     const res = await this.poster.post(url, body);
-    if (res.status !== 200) throw new Error(`${url.href}: HTTP ${res.status}`);
+    if (res.status !== 200) throw new Error(`${shownUrl(url)}: HTTP ${res.status}`);
     try {
       return JSON.parse(res.body.toString('utf8')) as unknown;
     } catch {
-      throw new Error(`${url.href}: the answer is not JSON`);
+      throw new Error(`${shownUrl(url)}: the answer is not JSON`);
     }
   }
 

@@ -158,7 +158,8 @@ export class JwtAuthProvider implements AuthProvider {
       if (!acl.success) return refused(`token claim '${o.aclClaim}' is not a list of access rules`);
       result.acl = acl.data;
     }
-    if (typeof payload.exp === 'number') result.expiresAt = payload.exp * 1000;
+    // The tolerance that let the token in also covers the connection: it ends at exp plus the skew.
+    if (typeof payload.exp === 'number') result.expiresAt = (payload.exp + o.clockToleranceSeconds) * 1000;
     return result;
   }
 }

@@ -39,7 +39,7 @@ export class JsonPoster {
     const payload = Buffer.from(JSON.stringify(body));
     const secure = url.protocol === 'https:';
     const request = secure ? https.request : http.request;
-    const where = `${url.origin}${url.pathname}`;
+    const where = shownUrl(url);
     return new Promise<PostResult>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error): void => {
@@ -89,6 +89,11 @@ export class JsonPoster {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/** A URL as logs and errors show it: origin and path, without credentials or query (an API key). */
+export function shownUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
 }
 
 /** A `http:` or `https:` URL, for zod refinements of options. */

@@ -123,6 +123,22 @@ describe('authentication', () => {
     noKey.close();
   });
 
+  test('errors (which are logged) name the URL without its credentials or query', async () => {
+    const u = new URL(`${server.url}/auth`);
+    u.username = 'svc';
+    u.password = 'TOPSECRET';
+    u.search = '?apikey=ALSOSECRET';
+    const { p } = await provider({ url: u.href });
+    const err = await login(p, 'broken', 'x').then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(err, 'the call did not fail');
+    assert.match(err.message, /HTTP/);
+    assert.doesNotMatch(err.message, /TOPSECRET|ALSOSECRET/, err.message);
+    p.close();
+  });
+
   test('MQTT 5 enhanced authentication is skipped without asking the webhook', async () => {
     const { p } = await provider();
     const before = server.requests;

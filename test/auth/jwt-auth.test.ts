@@ -66,6 +66,13 @@ describe('shared secret (HS256)', () => {
     assert.deepEqual(r, { ok: true, tenantId: 'acme', userId: 'alice', acl, expiresAt: (nowSec + 60) * 1000 });
   });
 
+  test('with clockToleranceSeconds, a token just past exp is let in and its connection lasts until exp plus the tolerance', async () => {
+    const { p, t } = await provider({ secret: SECRET, clockToleranceSeconds: 60 });
+    t.clock.now = NOW + 10_000;
+    const r = await withPassword(p, await hs({ tenant: 'acme', sub: 'late', exp: nowSec }));
+    assert.deepEqual(r, { ok: true, tenantId: 'acme', userId: 'late', expiresAt: (nowSec + 60) * 1000 });
+  });
+
   test('a token signed with another secret, or expired (by the injected clock), is refused with 0x86', async () => {
     const { p, t } = await provider({ secret: SECRET });
     const bad = await withPassword(p, await hs({ tenant: 'acme', sub: 'a' }, 'another-secret-another-secret-another'));

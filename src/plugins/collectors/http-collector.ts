@@ -11,7 +11,7 @@ import { Deque } from '../../util/deque';
 import type { BrokerEvent } from '../events';
 import type { EventCollector, PluginContext } from '../types';
 import { eventFilter, eventTypesSchema } from './event-filter';
-import { isHttpUrl, JsonPoster } from '../http-post';
+import { isHttpUrl, JsonPoster, shownUrl } from '../http-post';
 
 export const httpCollectorOptionsSchema = z
   .object({
@@ -106,7 +106,7 @@ export class HttpCollector implements EventCollector {
       this.retry = undefined;
       if (!(await this.send(batch))) {
         this.stats.dropped += batch.length;
-        this.ctx.logger.warn({ url: this.url.href, events: batch.length }, 'event batch failed twice: dropped');
+        this.ctx.logger.warn({ url: shownUrl(this.url), events: batch.length }, 'event batch failed twice: dropped');
         return; // the endpoint is still failing: the queue waits for the next flush
       }
     }
@@ -138,7 +138,7 @@ export class HttpCollector implements EventCollector {
 
   private failed(err: Error, events: number): void {
     this.stats.failedRequests++;
-    this.ctx.logger.warn({ url: this.url.href, events, err: err.message }, 'event batch not delivered');
+    this.ctx.logger.warn({ url: shownUrl(this.url), events, err: err.message }, 'event batch not delivered');
   }
 
   /**
