@@ -18,6 +18,7 @@ import { FairScheduler } from './tenant/fair-scheduler';
 import { createEventCollectors } from './plugins/collectors';
 import { PluginGuard } from './plugins/guard';
 import { loadPlugin } from './plugins/loader';
+import { loadNamed } from './plugins/options';
 import { SettingsRefresher } from './tenant/settings-refresher';
 import { MemoryRetainStore } from './retain/memory-retain-store';
 import { LmdbRetainStore } from './retain/lmdb-retain-store';
@@ -138,12 +139,12 @@ export class Broker {
     for (const c of options.eventCollectors ?? []) this.events.addCollector(c);
     const plugins = config.plugins;
     if (plugins.throttler) {
-      const throttler = await loadPlugin<ResourceThrottler>(plugins.throttler, pluginContext, baseDir);
+      const throttler = await loadNamed(loadPlugin<ResourceThrottler>(plugins.throttler, pluginContext, baseDir), 'plugins.throttler');
       this.quotas = new Quotas(throttler, this.pluginGuard, this.events, plugins.onFailure, true);
     }
-    const balancer = options.balancer ?? (plugins.balancer ? await loadPlugin<ClientBalancer>(plugins.balancer, pluginContext, baseDir) : undefined);
+    const balancer = options.balancer ?? (plugins.balancer ? await loadNamed(loadPlugin<ClientBalancer>(plugins.balancer, pluginContext, baseDir), 'plugins.balancer') : undefined);
     if (plugins.settings) {
-      const provider = await loadPlugin<SettingProvider>(plugins.settings, pluginContext, baseDir);
+      const provider = await loadNamed(loadPlugin<SettingProvider>(plugins.settings, pluginContext, baseDir), 'plugins.settings');
       this.settingsRefresh = new SettingsRefresher(provider, this.settings, this.tenants, this.pluginGuard, this.log, plugins.settings.refreshSeconds);
       await this.settingsRefresh.start();
     }

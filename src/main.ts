@@ -109,7 +109,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main().catch((err: unknown) => {
-  if (err instanceof UsageError || (err instanceof RatatoskError && err.code.startsWith('RTK_CONFIG'))) {
+  // A configuration the broker cannot start with: a bad file, or a plugin that cannot be loaded or
+  // refuses its config block (the message names the key).
+  if (err instanceof UsageError || (err instanceof RatatoskError && (err.code.startsWith('RTK_CONFIG') || err.code === 'RTK_PLUGIN_LOAD'))) {
     process.stderr.write(`ratatosk: ${(err as Error).message}\n`);
     process.exit(2);
   }

@@ -90,6 +90,20 @@ describe('bin/ratatosk', () => {
     assert.deepEqual(blank.args.filter((a) => a.startsWith('--') && !a.startsWith('--mqtt') && !a.startsWith('--ws') && !a.startsWith('--storage') && !a.startsWith('--log')), []);
   });
 
+  test('a plugin that refuses its config block: exit code 2 and one line naming the key, no stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtk-launch-'));
+    try {
+      writeFileSync(join(dir, 'picky.js'), "exports.create = () => { throw new Error('users: expected a mapping of user names'); };\n");
+      writeFileSync(join(dir, 'ratatosk.json'), JSON.stringify({ plugins: { throttler: { module: './picky.js' } } }));
+      const r = spawnSync(LAUNCHER, ['start', '--config', join(dir, 'ratatosk.json'), '--mqtt-port', '0', '--ws-port', '0', '--storage', 'memory'], { encoding: 'utf8', timeout: 15_000 });
+      assert.equal(r.status, 2, `exit ${r.status}: ${r.stderr}`);
+      assert.match(r.stderr, /plugins\.throttler\.module: .*picky\.js: factory failed: users: expected a mapping of user names/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'a stack trace');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a SIGTERM while the broker is still starting (a plugin loading) stops it cleanly once started, exit code 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtk-launch-'));
     try {
