@@ -15,7 +15,7 @@ import { PluginGuard, type Guarded } from '../plugins/guard';
 import { authResultProblem, authorizeProblem } from '../plugins/answers';
 import type { AuthProvider, AuthRequest, AuthResult, AuthorizeRequest } from '../plugins/types';
 import { checkAcl } from './acl';
-import { LoginGuard, type LoginGuardOptions } from './login-guard';
+import { LoginGuard, REFUSE_NOW, type LoginGuardOptions } from './login-guard';
 
 export interface AuthServiceOptions {
   /** Milliseconds a provider may take. */
@@ -74,8 +74,17 @@ export class AuthService {
    * then costs no promise and no pause of the socket.
    */
   authenticate(req: AuthRequest): AuthStep | Promise<AuthStep> {
-    const delay = this.logins.delayFor(req.conn.remoteAddress);
-    if (delay > 0) return new Promise<void>((r) => setTimeout(r, delay)).then(() => this.answerFrom(req, 0));
+    const address = req.conn.remoteAddress;
+    const delay = this.logins.delayFor(address, req.username);
+    if (delay === REFUSE_NOW) {
+      return { result: { ok: false, reasonCode: ReasonCode.ConnectionRateExceeded, reasonString: 'another login attempt from this address is being slowed down' }, provider: -1 };
+    }
+    if (delay > 0) {
+      return new Promise<void>((r) => setTimeout(r, delay)).then(() => {
+        this.logins.waited(address);
+        return this.answerFrom(req, 0);
+      });
+    }
     return this.answerFrom(req, 0);
   }
 
@@ -123,9 +132,9 @@ export class AuthService {
   private record(req: AuthRequest, step: AuthStep): AuthStep {
     const result = step.result;
     if (result.ok === false && (result.reasonCode === ReasonCode.BadUserNameOrPassword || result.reasonCode === ReasonCode.NotAuthorized)) {
-      this.logins.failed(req.conn.remoteAddress);
+      this.logins.failed(req.conn.remoteAddress, req.username);
     } else if (result.ok === true) {
-      this.logins.succeeded(req.conn.remoteAddress);
+      this.logins.succeeded(req.conn.remoteAddress, req.username);
     }
     return step;
   }

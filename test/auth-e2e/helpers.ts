@@ -48,6 +48,7 @@ export const RC = {
   QuotaExceeded: 0x97,
   UseAnotherServer: 0x9c,
   ServerMoved: 0x9d,
+  ConnectionRateExceeded: 0x9f,
 } as const;
 
 /** 3.1.1 CONNACK return codes. */

@@ -1,8 +1,8 @@
 /**
  * The login guard (auth.loginGuard) end to end: a client guessing passwords against the `file`
  * provider from 127.0.0.1 is answered at full speed for `maxFailures` attempts, then every further
- * refusal waits at least 250 ms, doubling each time up to `maxDelayMs`; a successful login from the
- * address clears the record.
+ * refusal waits at least 250 ms, doubling each time up to `maxDelayMs`; a successful login clears
+ * its user name's record; guesses sent in parallel are refused while one waits.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,5 +68,16 @@ describe('login guard', () => {
     for (const [i, ms] of again.entries()) assert.ok(ms < BASE_DELAY_MS, `after a success, guess ${i + 1} took ${ms} ms`);
     const next = await guess(200);
     assert.ok(next >= BASE_DELAY_MS - 10, `the count starts over: guess ${MAX_FAILURES + 1} after the success took ${next} ms`);
+  });
+
+  it('guesses sent in parallel once slowed down: one waits and is checked, the others are refused at once (0x9F)', { timeout: 30_000 }, async () => {
+    for (let i = 0; i < MAX_FAILURES; i++) await attempt(tb.port, { username: 'bob', password: `p-${i}` });
+    const all = await Promise.all(Array.from({ length: 5 }, (_, i) => attempt(tb.port, { username: 'bob', password: `parallel-${i}` })));
+    const checked = all.filter((a) => a.code === RC.BadUserNameOrPassword);
+    const refused = all.filter((a) => a.code === RC.ConnectionRateExceeded);
+    assert.equal(checked.length, 1, `codes ${all.map((a) => hx(a.code)).join(' ')}`);
+    assert.equal(refused.length, 4, `codes ${all.map((a) => hx(a.code)).join(' ')}`);
+    assert.ok(checked[0]!.ms >= BASE_DELAY_MS - 10, `the checked guess waited ${checked[0]!.ms} ms`);
+    for (const r of refused) assert.ok(r.ms < BASE_DELAY_MS, `a refused guess took ${r.ms} ms`);
   });
 });
