@@ -2,7 +2,8 @@
  * The `jwt` provider: the client sends a JSON Web Token as its password (or user name), verified
  * with `jose` against a shared secret (HS256/384/512), a PEM public key, or a JWKS URL (keys fetched
  * and cached, refetched for an unknown `kid`). Tenant, user and access rules come from claims;
- * the connection ends with 0x87 when the token expires (`exp`) unless the client re-authenticates.
+ * the connection ends with 0x87 when the token expires (`exp`, plus the clock tolerance); the client
+ * reconnects with a new token (re-authentication needs an enhanced-authentication method).
  *
  * No token (or a password that is not shaped like a JWT): no opinion, the next provider decides.
  * A bad signature, a wrong issuer or audience, an expired token or missing/ill-formed claims: 0x86.
