@@ -90,6 +90,26 @@ describe('bin/ratatosk', () => {
     assert.deepEqual(blank.args.filter((a) => a.startsWith('--') && !a.startsWith('--mqtt') && !a.startsWith('--ws') && !a.startsWith('--storage') && !a.startsWith('--log')), []);
   });
 
+  test('with its log pipe closed (the reader went away), SIGTERM still stops the broker, exit code 0', async () => {
+    const port = await freePort();
+    const child = spawn(LAUNCHER, ['start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--ws-port', '0', '--storage', 'memory'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!(await accepting(port))) {
+        assert.ok(Date.now() < deadline && child.exitCode === null, 'the broker did not start');
+        await sleep(50);
+      }
+      child.stdout.destroy();
+      await sleep(200);
+      child.kill('SIGTERM');
+      const result = await Promise.race([exited, sleep(5000).then(() => 'still running after 5 s')]);
+      assert.deepEqual(result, { code: 0, signal: null });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
   test('a plugin that refuses its config block: exit code 2 and one line naming the key, no stack trace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rtk-launch-'));
     try {
