@@ -6,7 +6,7 @@
  * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
  * so packets are always handled in order. Version differences live in this folder only.
  */
-import { consumeInput, inputUnblocked, readInput } from './input-flow';
+import { consumeInput, endWhenIdle, inputUnblocked, readInput } from './input-flow';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
 import type { DropReason } from '../plugins/events';
@@ -251,6 +251,10 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.finish(true, 'network', ReasonCode.UnspecifiedError, error ? error.message : 'connection closed by peer');
   }
 
+  onEnd(): void {
+    endWhenIdle(this);
+  }
+
   onDrain(): void {
     const session = this.session;
     if (session === undefined) return;
@@ -435,10 +439,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
     this.finish(publishWill, 'server', reasonCode, reason);
   }
 
-  /**
-   * Refuses a CONNECT: CONNACK with the reason (mapped for 3.1.1; an unknown protocol version
-   * always gets the 3.1.1 form), then close.
-   */
+  /** Refuses a CONNECT: CONNACK with the reason (3.1.1 form for 3.1.1 or an unknown version), then close. */
   refuse(reasonCode: number, reason: string, version: ProtocolVersion, extra?: Properties): void {
     if (this.state === ConnState.Closed) return;
     if (this.state !== ConnState.Connected) {

@@ -97,3 +97,19 @@ function decodeFailed(conn: Connection, err: DecodeError): void {
   }
   conn.closeWith(err.reasonCode, true, err.message);
 }
+
+/**
+ * The client sent FIN: once what it sent before has been handled (an authentication still pending,
+ * packets held behind the CONNECT or by fair scheduling), the connection ends, as closed by the
+ * network (so a will is published). Checked again every 10 ms while work is pending; a connection
+ * that never gets there ends by its connect timeout or keepalive.
+ */
+export function endWhenIdle(conn: Connection): void {
+  if (conn.closed) return;
+  const pending = conn.state === ConnState.Authenticating || conn.pendingInput !== undefined || conn.fairChunks !== undefined || conn.holdingPackets;
+  if (!pending) {
+    conn.transport.end();
+    return;
+  }
+  setTimeout(() => endWhenIdle(conn), 10);
+}

@@ -106,7 +106,9 @@ export class NetworkListener implements Listener {
         socket.destroy();
       });
     }
-    this.server = createServer({ noDelay: true }, (socket) => this.onSocket(socket));
+    // Half-open: a client's FIN does not end the connection at once, so that what it sent before
+    // (a CONNECT whose authentication is still pending, the packets behind it) is still handled.
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onSocket(socket));
   }
 
   get type(): ListenerConfig['type'] {

@@ -32,6 +32,7 @@ export class StreamTransport extends BaseTransport {
     socket.on('drain', onSocketDrain);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
   }
 
   protected get sink(): ByteSink {
@@ -70,6 +71,12 @@ export class StreamTransport extends BaseTransport {
   onClose(): void {
     this.gone();
   }
+
+  /** @internal A half-open socket (plain TCP listeners) whose peer sent FIN. */
+  onEnd(): void {
+    if (this.handler) this.handler.onEnd();
+    else this.end();
+  }
 }
 
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
@@ -87,4 +94,9 @@ function onSocketError(this: OwnedSocket, err: Error): void {
 
 function onSocketClose(this: OwnedSocket): void {
   this[OWNER]?.onClose();
+}
+
+function onSocketEnd(this: OwnedSocket): void {
+  // Sockets that are not half-open (TLS) end themselves; `allowHalfOpen` says which.
+  if (this.allowHalfOpen) this[OWNER]?.onEnd();
 }

@@ -11,6 +11,11 @@ export interface TransportHandler {
   onClose(error: Error | undefined): void;
   /** The outgoing buffer has gone below its high-water mark after being above it. */
   onDrain(): void;
+  /**
+   * The peer will send nothing more (TCP FIN; plain TCP only). The handler ends the connection
+   * with end() once it has handled what came before.
+   */
+  onEnd(): void;
 }
 
 export interface Transport {

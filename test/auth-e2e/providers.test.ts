@@ -12,6 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { IClientOptions } from 'mqtt';
 import { hashPassword } from '../../src/auth/passwd';
+import { encodePacket } from '../../src/codec/encoder';
+import { RawClient } from '../helpers/raw-client';
 import type { TestBroker } from '../helpers/broker';
 import {
   attempt,
@@ -91,6 +93,28 @@ describe('file provider', () => {
       assert.equal(none.code, want, `no password: got ${hx(none.code)}`);
     });
   }
+
+  it('a client that sends CONNECT (with a will) and a PUBLISH, then FIN, before its password is checked: both are handled', T, async () => {
+    const watch = await mustConnect(tb.port, pw('acme-watch', 'w1'));
+    try {
+      const inbox = new Inbox(watch);
+      assert.deepEqual(await subCodes(watch, ['halfclose/#'], 1), [1]);
+      const topic = `halfclose/${uid('m')}`;
+      const raw = await RawClient.open(tb.port, 5);
+      const will = { topic: `${topic}/will`, payload: Buffer.from('gone'), qos: 1 as const, retain: false };
+      raw.write(
+        Buffer.concat([
+          encodePacket({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: uid('hc'), username: 'alice', password: Buffer.from('wonderland'), will }, 5),
+          encodePacket({ type: 3, topic, payload: Buffer.from('before FIN'), qos: 1, retain: false, dup: false, packetId: 1 }, 5),
+        ]),
+      );
+      raw.socket.end(); // FIN while the scrypt check is still running
+      await inbox.waitTopic(topic);
+      await inbox.waitTopic(`${topic}/will`);
+    } finally {
+      await end(watch);
+    }
+  });
 
   it('a user added to the file can connect within ~3 s, without a restart', T, async () => {
     const before = await attempt(tb.port, pw('carol', 'c4rol'));
