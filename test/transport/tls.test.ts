@@ -20,10 +20,14 @@ import {
   endClient,
   listenerOf,
   portOf,
+  PacketReader,
+  connectBytes,
+  publishBytes,
   tlsFile,
   uid,
   type TransportKind,
 } from './util';
+import type { ConnackPacket } from '../../src/codec/packets';
 
 let tb: TestBroker;
 let events: EventLog;
@@ -151,5 +155,29 @@ describe('server side', () => {
       });
       assert.deepEqual(peer, { cn: 'localhost', authorized: true }, name);
     }
+  });
+});
+
+describe('a client that closes its side first', () => {
+  test('gets its CONNACK and PUBACK before the broker closes, and its PUBLISH is delivered', T, async () => {
+    const topic = `tls/halfclose/${uid('t')}`;
+    const watch = await connectVia('tls', portOf(tb, 'tls-none'), { clientId: uid('w') });
+    clients.push(watch);
+    const got: string[] = [];
+    watch.on('message', (t) => got.push(t));
+    await watch.subscribeAsync(topic, { qos: 1 });
+    const reader = new PacketReader(5);
+    const s = tlsConnect({ host: '127.0.0.1', port: portOf(tb, 'tls-none'), ca: tlsFile('ca.pem'), servername: 'localhost' });
+    s.on('data', (d: Buffer) => reader.push(d));
+    await new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve());
+      s.once('error', reject);
+    });
+    s.end(Buffer.concat([connectBytes(uid('hc')), publishBytes(topic, Buffer.from('before FIN'), 1, 7)]));
+    assert.equal(((await reader.expect(2, 5000)) as ConnackPacket).reasonCode, 0, 'CONNACK');
+    assert.equal(((await reader.expect(4, 5000)) as { packetId: number }).packetId, 7, 'PUBACK');
+    const deadline = Date.now() + 3000;
+    while (!got.includes(topic) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(got.includes(topic), 'the PUBLISH sent before FIN was not delivered');
   });
 });
