@@ -55,29 +55,20 @@ function failureLogs(lines: LogRecord[], plugin: string): LogRecord[] {
   return lines.filter((l) => l.plugin === plugin && (l.code === 'RTK_PLUGIN_FAILED' || l.code === 'RTK_PLUGIN_TIMEOUT'));
 }
 
+/** A broker whose only auth provider is the faulty fixture with `config` (onFailure deny), and its captured log. */
+async function withFaultyAuth(config: Record<string, unknown>): Promise<{ tb: TestBroker; logs: LogRecord[] }> {
+  const captured = captureLogger();
+  const tb = await start({ auth: { timeoutMs: TIMEOUT_MS, providers: [{ type: 'plugin', module: FAULTY_AUTH, config }] } }, { logger: captured.logger });
+  return { tb, logs: captured.lines };
+}
+
 describe('a failing auth provider, auth.onFailure deny (the default)', () => {
   let tb: TestBroker;
   let logs: LogRecord[];
   let early: MqttClient;
 
   before(async () => {
-    const captured = captureLogger();
-    logs = captured.lines;
-    tb = await start(
-      {
-        auth: {
-          timeoutMs: TIMEOUT_MS,
-          providers: [
-            {
-              type: 'plugin',
-              module: FAULTY_AUTH,
-              config: { throwFor: ['acme/bad'], rejectFor: ['acme/worse'], hangFor: ['acme/slow'], authorizeThrowsOn: 'boom/', authorizeHangsOn: 'hang/' },
-            },
-          ],
-        },
-      },
-      { logger: captured.logger },
-    );
+    ({ tb, logs } = await withFaultyAuth({ throwFor: ['acme/bad'], rejectFor: ['acme/worse'], hangFor: ['acme/slow'], authorizeThrowsOn: 'boom/', authorizeHangsOn: 'hang/' }));
     early = await mustConnect(tb.port, { username: 'acme/early' });
   });
 
@@ -149,17 +140,7 @@ describe('an auth provider answering values of the wrong shape (auth.onFailure d
   };
 
   before(async () => {
-    const captured = captureLogger();
-    logs = captured.lines;
-    tb = await start(
-      {
-        auth: {
-          timeoutMs: TIMEOUT_MS,
-          providers: [{ type: 'plugin', module: FAULTY_AUTH, config: { answerFor: answers, authorizeAnswers: { 'null/': null, 'str/': 'yes', 'num/': 1 } } }],
-        },
-      },
-      { logger: captured.logger },
-    );
+    ({ tb, logs } = await withFaultyAuth({ answerFor: answers, authorizeAnswers: { 'null/': null, 'str/': 'yes', 'num/': 1 } }));
   });
 
   after(async () => {
