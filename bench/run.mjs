@@ -8,6 +8,8 @@
 //        [--results <file>: read and write the raw results there instead of bench/last-run.json]
 //        [--repeat N: run each case of the noisy-neighbour scenario N times, report the median by B's p99]
 //        [--fairness '{"intervalMs":5}': one more noisy-neighbour row with these fairness settings; repeatable]
+//        [--configs fair,background: only these noisy-neighbour rows (ids as in bench/scenarios.mjs)]
+//        [--cases alone,flood-qos0: only these noisy-neighbour cases]
 //        (BENCH_QUICK=1 is --quick; `npm run bench -- --quick` builds first)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     results: { type: 'string' },
     repeat: { type: 'string' },
     fairness: { type: 'string', multiple: true },
+    configs: { type: 'string' },
+    cases: { type: 'string' },
   },
 });
 const quick = values.quick === true || process.env.BENCH_QUICK === '1';
@@ -330,7 +334,8 @@ async function persistent(sc) {
  */
 async function noisy(sc) {
   // Peer rows only for the brokers this run compares (--brokers).
-  const N = { ...sc.noisy, configs: sc.noisy.configs.filter((c) => !c.broker || brokerIds.includes(c.broker)) };
+  const only = values.configs?.split(',').map((s) => s.trim());
+  const N = { ...sc.noisy, configs: sc.noisy.configs.filter((c) => (!c.broker || brokerIds.includes(c.broker)) && (!only || only.includes(c.id))) };
   for (const f of values.fairness ?? []) {
     let fairness;
     try {
@@ -347,7 +352,8 @@ async function noisy(sc) {
     for (const c of cases(cfg)) out.configs[cfg.id].cases[c.id] = { label: c.label, control: c.hog === true || c.floodElsewhere !== undefined, separate: c.separate === true, low: c.low === true, runs: [] };
   }
   function cases(cfg) {
-    return N.cases.filter((c) => !c.configs || c.configs.includes(cfg.id));
+    const onlyCases = values.cases?.split(',').map((s) => s.trim());
+    return N.cases.filter((c) => (!c.configs || c.configs.includes(cfg.id)) && (!onlyCases || onlyCases.includes(c.id)));
   }
   for (let k = 0; k < repeat; k++) {
     for (const cfg of N.configs) {

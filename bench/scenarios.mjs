@@ -101,6 +101,9 @@ export function scenarios(quick) {
         configs: [
           { id: 'fair', label: 'fair scheduling on (default)', config: {} },
           { id: 'unfair', label: 'fair scheduling off', config: { fairness: { enabled: false } } },
+          // Tenant A served by the broker's background process (SCHED_IDLE), its connections handed
+          // over after authentication: one broker, one port, the kernel ranking A's work last.
+          { id: 'background', label: 'tenant A in the background process (`background.tenants`)', config: { background: { tenants: ['tenantA'] } } },
           // Peers under the same load (their benchmark configs). They have no tenants: A and B are two
           // users of one broker, which is what sharing a Mosquitto or an Aedes between two teams means.
           { id: 'mosquitto', label: 'Mosquitto (no tenants, same load)', broker: 'mosquitto' },

@@ -3,7 +3,10 @@
  * order and stops them in reverse. It is the only place that knows which implementations are wired
  * together (and the only place that looks at the deployment mode).
  */
+import type { Socket } from 'node:net';
 import { AuthService } from './auth/auth-service';
+import { BackgroundProcess } from './background/background-process';
+import { adoptConnection, type HandedConnection } from './connection/handoff';
 import { createAuthProviders } from './auth/providers';
 import type { BrokerConfig, ListenerConfig } from './config/schema';
 import { ReasonCode } from './codec/reason-codes';
@@ -71,6 +74,8 @@ export class Broker {
   quotas: Quotas;
   private settingsRefresh: SettingsRefresher | undefined;
   fairness: FairScheduler | undefined;
+  /** The process that serves `background.tenants`, when there are any. */
+  background: BackgroundProcess | undefined;
   private context!: ConnectionContext;
   private stopping: Promise<void> | undefined;
 
@@ -170,7 +175,13 @@ export class Broker {
       aclCacheMs: config.auth.aclCacheSeconds * 1000,
       ensureSettings: (id) => this.settingsRefresh?.ensure(id),
       checkDelivery: config.auth.checkDelivery,
+      background: undefined,
     };
+    if (config.background.tenants.length > 0) {
+      this.background = new BackgroundProcess(config, baseDir, this.log, this.events);
+      await this.background.start();
+      this.context = { ...this.context, background: this.background };
+    }
     this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();
@@ -211,6 +222,25 @@ export class Broker {
     new Connection(transport, this.context, this.settings.get('default').connectTimeout * 1000, this.settings.connectPacketLimit);
   }
 
+  /** Goes on with a connection the broker handed to this background process. */
+  adopt(socket: Socket, handed: HandedConnection): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    adoptConnection(socket, handed, this.context, this.settings.get('default').connectTimeout * 1000, this.settings.connectPacketLimit);
+  }
+
+  /** Open connections by tenant. */
+  connectionsByTenant(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.connections.values()) {
+      const id = c.tenant?.id;
+      if (id !== undefined) out[id] = (out[id] ?? 0) + 1;
+    }
+    return out;
+  }
+
   /** The port of the first listener of a type (tests use port 0 and ask here). */
   port(type: ListenerConfig['type'] = 'tcp'): number {
     const l = this.listeners.find((x) => x.type === type);
@@ -242,6 +272,8 @@ export class Broker {
   private async doStop(): Promise<void> {
     // Stop accepting first; the listeners' close completes once their sockets are gone.
     const listenersClosed = Promise.all(this.listeners.map((l) => l.stop()));
+    // The background process closes its own clients and store meanwhile.
+    const backgroundStopped = this.background?.stop((this.config.shutdownTimeout + 2) * 1000);
     this.sessions.stopping = true;
     for (const c of [...this.connections.values()]) {
       c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
@@ -251,6 +283,7 @@ export class Broker {
     await Promise.race([listenersClosed, grace]);
     for (const l of this.listeners) l.destroyAll();
     await listenersClosed;
+    await backgroundStopped;
     this.scheduler.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.settingsRefresh?.stop();

@@ -100,6 +100,28 @@ export class PacketDecoder {
   }
 
   /**
+   * The bytes of an incomplete packet waiting for the next push, as the peer sent them (once: the
+   * decoder is then between packets). For handing a connection's input on to another decoder.
+   */
+  takeIncomplete(): Buffer | undefined {
+    if (this.state === IDLE) return undefined;
+    const header = Buffer.allocUnsafe(1 + this.lengthBytes);
+    header[0] = this.first;
+    // Every length byte but the last of a complete header had its continuation bit set.
+    const lastFlag = this.state === HEADER ? 0x80 : 0;
+    let m = 1;
+    for (let i = 0; i < this.lengthBytes; i++) {
+      header[1 + i] = (Math.floor(this.length / m) % 128) | (i < this.lengthBytes - 1 ? 0x80 : lastFlag);
+      m *= 128;
+    }
+    const body = this.state === BODY && this.body !== undefined ? this.body.subarray(0, this.filled) : undefined;
+    this.state = IDLE;
+    this.body = undefined;
+    this.filled = 0;
+    return body === undefined ? header : Buffer.concat([header, body]);
+  }
+
+  /**
    * Decodes every complete packet of `chunk`, in order, and keeps an incomplete tail for the next
    * push. Returns the error that stopped decoding; after an error the decoder is dead and every
    * later push returns the same error.

@@ -153,6 +153,18 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalMs: 20, targetUtilization: 0.85, sliceUtilization: 0.5, sliceMs: 0.25, soloSliceMs: 1 }),
+    /**
+     * Tenants served by a background process of the broker: their plain-TCP connections are handed
+     * to it after authentication, and it runs only on CPU time nothing else wants (SCHED_IDLE).
+     */
+    background: z
+      .object({
+        tenants: z.array(z.string().min(1)).default([]),
+        /** Seconds between restarts of a background process that exited. */
+        restartSeconds: z.number().min(0.1).default(1),
+      })
+      .strict()
+      .default({ tenants: [], restartSeconds: 1 }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

@@ -91,7 +91,8 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
   pendingError: DecodeError | undefined;
   /** Pending asynchronous decisions; while above 0, packets are held and the socket is paused. */
   private blocked = 0;
-  private held: Packet[] | undefined;
+  /** Packets held while `blocked` (given up whole when the connection changes process: handoff.ts). */
+  held: Packet[] | undefined;
   private deadline: DeadlineHandle | undefined;
   private acks: AckSequencer | undefined = undefined;
 

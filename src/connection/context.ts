@@ -15,6 +15,16 @@ import type { ClientBalancer } from '../plugins/types';
 import type { PluginGuard } from '../plugins/guard';
 import type { Quotas } from '../tenant/quotas';
 import type { FairScheduler } from '../tenant/fair-scheduler';
+import type { ConnectPacket } from '../codec/packets';
+import type { Connection } from './connection';
+import type { Authenticated } from './handle-connect';
+
+/** Tenants served by the broker's background process, and the way their connections go there. */
+export interface BackgroundPlacement {
+  serves(tenantId: string): boolean;
+  /** Takes over an authenticated connection of such a tenant: it goes on there, or is refused. */
+  handOff(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void;
+}
 
 export interface ConnectionContext {
   readonly clock: Clock;
@@ -39,4 +49,6 @@ export interface ConnectionContext {
   ensureSettings(tenantId: string): Promise<void> | undefined;
   /** Whether each delivery to a subscriber is authorized (action 'receive'). */
   readonly checkDelivery: boolean;
+  /** Tenants served by a background process (undefined when there are none, and in that process). */
+  readonly background: BackgroundPlacement | undefined;
 }

@@ -62,10 +62,16 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   authenticate(conn, request, false, (result) => onAuthenticated(conn, p, clientId, assigned, result));
 }
 
-type Authenticated = Extract<AuthResult, { ok: true }>;
+export type Authenticated = Extract<AuthResult, { ok: true }>;
 
-function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
+/** Authentication said yes: the connection goes on here, or in the process that serves its tenant. */
+export function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   if (conn.state !== ConnState.Authenticating) return; // closed meanwhile
+  const background = conn.ctx.background;
+  if (background !== undefined && background.serves(result.tenantId)) {
+    background.handOff(conn, p, clientId, assigned, result);
+    return;
+  }
   conn.identity = {
     tenantId: result.tenantId,
     userId: result.userId,

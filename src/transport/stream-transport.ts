@@ -57,6 +57,23 @@ export class StreamTransport extends BaseTransport {
     this.socket.destroy();
   }
 
+  /**
+   * Gives the socket up (to hand it to another process): it stops reading, its events no longer
+   * reach this transport, and what it had read but not yet handed out is returned with it. The
+   * transport is closed; nothing written to it goes anywhere.
+   */
+  release(): { socket: Socket; unread: Buffer[] } {
+    const socket = this.socket as OwnedSocket;
+    socket[OWNER] = undefined;
+    const unread: Buffer[] = [];
+    for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) unread.push(chunk);
+    // read() may have started reading again: stop before the event loop polls the socket.
+    (socket as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+    this.closed = true;
+    this.discard();
+    return { socket, unread };
+  }
+
   /** @internal socket events */
   onData(chunk: Buffer): void {
     this.handler?.onData(chunk);

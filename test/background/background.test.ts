@@ -1,0 +1,228 @@
+/**
+ * Tenants served by the broker's background process (`background.tenants`): their plain-TCP
+ * connections are handed over after authentication, and the tenant lives wholly in that process.
+ * Real broker, real child process, real sockets and MQTT.js clients.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { encodePacket } from '../../src/codec/encoder';
+import type { Packet } from '../../src/codec/packets';
+import type { TimedEvent } from '../../src/plugins/event-bus';
+import { validateConfig } from '../../src/config/load';
+import { connect, end, Inbox, sleep, startBroker, type TestBroker } from '../helpers/broker';
+import { RawClient } from '../helpers/raw-client';
+
+const T = { timeout: 30_000 };
+
+/** The scheduling policy of a process (/proc/<pid>/stat field 41): 5 is SCHED_IDLE. */
+function schedulingPolicy(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[41 - 3]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('a tenant served by the background process', () => {
+  let tb: TestBroker;
+  const events: TimedEvent[] = [];
+  before(async () => {
+    const listeners = [
+      { type: 'tcp' as const, host: '127.0.0.1', port: 0 },
+      { type: 'ws' as const, host: '127.0.0.1', port: 0 },
+    ];
+    tb = await startBroker({ listeners, background: { tenants: ['bulk'], restartSeconds: 1 } }, { eventCollectors: [{ report: (e) => void events.push(e) }] });
+  });
+  after(() => tb.stop());
+
+  test('runs in a SCHED_IDLE child process, and its connections are counted there, not in the broker', T, async () => {
+    const pid = tb.broker.background!.pid!;
+    assert.ok(pid > 0 && pid !== process.pid);
+    assert.equal(schedulingPolicy(pid), 5, 'the background process is not SCHED_IDLE');
+    const c = await connect(tb, { username: 'bulk/u1' });
+    const other = await connect(tb, { username: 'light/u1' });
+    const stats = await tb.broker.background!.connections();
+    assert.equal(stats.pid, pid);
+    assert.equal(stats.connections['bulk'], 1);
+    assert.deepEqual(tb.broker.connectionsByTenant(), { light: 1 });
+    await end(c);
+    await end(other);
+    await eventually(async () => (await tb.broker.background!.connections()).connections['bulk'] === undefined, 'the background connection to close');
+  });
+
+  test('publish and subscribe work for it, and its messages never reach another tenant on the same topic', T, async () => {
+    const sub = await connect(tb, { username: 'bulk/s' });
+    const outsider = await connect(tb, { username: 'light/s' });
+    await sub.subscribeAsync('iso/#', { qos: 1 });
+    await outsider.subscribeAsync('iso/#', { qos: 1 });
+    const subInbox = new Inbox(sub);
+    const outsiderInbox = new Inbox(outsider);
+    const pub = await connect(tb, { username: 'bulk/p', protocolVersion: 4 });
+    const lightPub = await connect(tb, { username: 'light/p' });
+    for (let i = 0; i < 50; i++) await pub.publishAsync('iso/x', `bulk-${i}`, { qos: 1 });
+    await lightPub.publishAsync('iso/x', 'light-0', { qos: 1 });
+    await subInbox.waitFor(50);
+    await outsiderInbox.waitFor(1);
+    await sleep(100);
+    assert.deepEqual(subInbox.messages.map((m) => m.payload.toString()), Array.from({ length: 50 }, (_, i) => `bulk-${i}`));
+    assert.deepEqual(outsiderInbox.messages.map((m) => m.payload.toString()), ['light-0']);
+    for (const c of [sub, outsider, pub, lightPub]) await end(c);
+  });
+
+  test('what a client sends right behind its CONNECT is handled there, in order', T, async () => {
+    const raw = await RawClient.open(tb.port, 4);
+    const packets: Packet[] = [
+      { type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 30, clientId: 'pipelined', username: 'bulk/raw' },
+      { type: 8, packetId: 1, subscriptions: [{ filter: 'pipe/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] },
+      { type: 3, topic: 'pipe/a', payload: Buffer.from('one'), qos: 1, packetId: 2, retain: false, dup: false } as Packet,
+      { type: 3, topic: 'pipe/b', payload: Buffer.alloc(100_000, 7), qos: 0, retain: true, dup: false } as Packet,
+      { type: 12 } as Packet,
+    ];
+    raw.write(Buffer.concat(packets.map((p) => encodePacket(p, 4))));
+    const connack = (await raw.next(2)) as { reasonCode: number };
+    assert.equal(connack.reasonCode, 0);
+    assert.ok(await raw.next(9), 'no SUBACK');
+    assert.ok(await raw.next(4), 'no PUBACK');
+    const got = [(await raw.next(3)) as { topic: string; payload: Buffer }, (await raw.next(3)) as { topic: string; payload: Buffer }];
+    assert.deepEqual(got.map((p) => p.topic).sort(), ['pipe/a', 'pipe/b']);
+    assert.equal(got.find((p) => p.topic === 'pipe/b')!.payload.length, 100_000);
+    assert.ok(await raw.next(13), 'no PINGRESP');
+    raw.close();
+    // The retained message is the background tenant's: a client of it sees it, another tenant does not.
+    const late = await connect(tb, { username: 'bulk/late' });
+    const lateInbox = new Inbox(late);
+    await late.subscribeAsync('pipe/b');
+    await lateInbox.waitFor(1);
+    const outsider = await connect(tb, { username: 'light/late' });
+    const outsiderInbox = new Inbox(outsider);
+    await outsider.subscribeAsync('pipe/b');
+    await sleep(200);
+    assert.equal(outsiderInbox.messages.length, 0);
+    await end(late);
+    await end(outsider);
+  });
+
+  test("its events reach the broker's collectors", T, async () => {
+    const c = await connect(tb, { username: 'bulk/ev', clientId: 'bulk-events' });
+    await end(c);
+    await eventually(() => events.some((e) => e.type === 'client.disconnected' && e.tenantId === 'bulk' && e.clientId === 'bulk-events'), 'client.disconnected from the background process');
+    assert.ok(events.some((e) => e.type === 'client.connected' && e.tenantId === 'bulk' && e.clientId === 'bulk-events'));
+  });
+
+  test('a WebSocket client of it is refused with 0x88 and a reason (only plain TCP sockets change process)', T, async () => {
+    const ws = mqtt.connect(`ws://127.0.0.1:${tb.broker.port('ws')}/mqtt`, { username: 'bulk/ws', protocolVersion: 5, reconnectPeriod: 0 });
+    let reason: string | undefined;
+    ws.on('packetreceive', (p) => {
+      if (p.cmd === 'connack') reason = p.properties?.reasonString;
+    });
+    const err = await new Promise<Error & { code?: number }>((resolve) => ws.once('error', resolve));
+    ws.end(true);
+    assert.equal(err.code, 0x88);
+    assert.match(reason ?? '', /plain TCP/);
+  });
+
+  test('when it dies, its clients are cut, others go on, new ones get 0x88 until it is back, then work again', T, async () => {
+    const bg = tb.broker.background!;
+    const pid = bg.pid!;
+    const victim = await connect(tb, { username: 'bulk/v' });
+    const bystander = await connect(tb, { username: 'light/b' });
+    const victimClosed = new Promise<void>((resolve) => victim.once('close', () => resolve()));
+    process.kill(pid, 'SIGKILL');
+    await victimClosed;
+    // One that comes while its death is being noticed is closed (a socket on its way is never left open)...
+    const racing = await connect(tb, { username: 'bulk/racing' }).then(
+      (c) => {
+        c.end(true);
+        return 'connected';
+      },
+      (e: Error & { code?: number }) => (e.code === 0x88 ? 'refused' : 'closed'),
+    );
+    assert.notEqual(racing, 'connected');
+    // ...and once it is noticed, refused with 0x88 until the process is back.
+    await eventually(() => bg.pid === undefined, 'the broker to notice');
+    const refused = await connect(tb, { username: 'bulk/again' }).then(
+      (c) => {
+        c.end(true);
+        return undefined;
+      },
+      (e: Error & { code?: number }) => e,
+    );
+    assert.equal(refused?.code, 0x88, 'a client of the tenant got in while the background process was down');
+    await bystander.publishAsync('still/here', 'x', { qos: 1 });
+    assert.equal(bystander.connected, true);
+    await eventually(() => bg.pid !== undefined && bg.pid !== pid, 'the background process to come back', 10_000);
+    assert.equal(schedulingPolicy(bg.pid!), 5);
+    const back = await connect(tb, { username: 'bulk/back' });
+    await back.publishAsync('t', 'y', { qos: 1 });
+    await end(back);
+    await end(bystander);
+  });
+});
+
+describe('the background process and the broker', () => {
+  test("a persistent session of a background tenant survives a reconnect and a restart (it is stored in <dataDir>/background)", T, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'rtk-bg-'));
+    try {
+      const config = { storage: 'lmdb' as const, dataDir, background: { tenants: ['bulk'] } };
+      let tb = await startBroker(config);
+      const opts = { username: 'bulk/p', clientId: 'keeper', clean: false, properties: { sessionExpiryInterval: 3600 } };
+      const sub = await connect(tb, opts);
+      await sub.subscribeAsync('keep/#', { qos: 1 });
+      await end(sub);
+      const pub = await connect(tb, { username: 'bulk/q' });
+      await pub.publishAsync('keep/1', 'queued', { qos: 1 });
+      await end(pub);
+      await tb.stop();
+      tb = await startBroker({ ...config, mqttPort: 0 });
+      const back = mqtt.connect({ host: '127.0.0.1', port: tb.port, protocolVersion: 5, reconnectPeriod: 0, ...opts });
+      const inbox = new Inbox(back);
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+        back.once('connect', resolve);
+        back.once('error', reject);
+      });
+      assert.equal(connack.sessionPresent, true);
+      await inbox.waitFor(1);
+      assert.equal(inbox.messages[0]!.payload.toString(), 'queued');
+      await end(back);
+      await tb.stop();
+      assert.ok(statSync(join(dataDir, 'background', 'ratatosk.mdb')).size > 0, 'no store of the background process');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('stopping the broker stops the background process, and its clients get DISCONNECT 0x8B', T, async () => {
+    const tb = await startBroker({ background: { tenants: ['bulk'] } });
+    const pid = tb.broker.background!.pid!;
+    const c = await connect(tb, { username: 'bulk/s' });
+    const disconnect = new Promise<number>((resolve) => c.once('disconnect', (p) => resolve(p.reasonCode ?? 0)));
+    await tb.stop();
+    assert.equal(await disconnect, 0x8b);
+    await eventually(() => !alive(pid), 'the background process to exit');
+    c.end(true);
+  });
+
+  test('a bad background block is refused naming the key', () => {
+    assert.throws(() => validateConfig({ background: { tenants: [''] } }), /background\.tenants/);
+    assert.throws(() => validateConfig({ background: { tenant: ['a'] } }), /background/);
+  });
+});
