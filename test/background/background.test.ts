@@ -15,6 +15,8 @@ import type { TimedEvent } from '../../src/plugins/event-bus';
 import { validateConfig } from '../../src/config/load';
 import { connect, end, Inbox, sleep, startBroker, type TestBroker } from '../helpers/broker';
 import { RawClient } from '../helpers/raw-client';
+import { clientFinal } from '../../examples/plugins/scram-auth';
+import { scramReauth, SCRAM, start as startAuthBroker } from '../auth-e2e/helpers';
 
 const T = { timeout: 30_000 };
 
@@ -175,6 +177,46 @@ describe('a tenant served by the background process', () => {
     await back.publishAsync('t', 'y', { qos: 1 });
     await end(back);
     await end(bystander);
+  });
+});
+
+describe('enhanced authentication of a background tenant', () => {
+  const scramProvider = {
+    type: 'plugin',
+    module: './dist/examples/plugins/scram-auth.js',
+    config: { iterations: 128, users: { alice: { password: 'secret', tenant: 'acme', user: 'alice-s' } } },
+  };
+
+  test('the AUTH exchange happens in the broker, packets sent behind the last AUTH go along, and re-authentication works in the background process', T, async () => {
+    const tb = await startAuthBroker({ auth: { providers: [scramProvider] }, background: { tenants: ['acme'] } });
+    try {
+      const raw = await RawClient.open(tb.port, 5);
+      const nonce = Buffer.from('0123456789abcdef0123456789abcdef');
+      raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: 'scram-bg', username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
+      const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
+      const { proof, serverSignature } = clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData);
+      // The proof, and right behind it a SUBSCRIBE and a PUBLISH to it (decoded and held while the proof is checked).
+      raw.write(
+        Buffer.concat([
+          encodePacket({ type: 15, reasonCode: 0x18, properties: { authenticationMethod: SCRAM, authenticationData: proof } }, 5),
+          encodePacket({ type: 8, packetId: 1, subscriptions: [{ filter: 'own/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 5),
+          encodePacket({ type: 3, topic: 'own/x', payload: Buffer.from('held'), qos: 1, packetId: 2, retain: false, dup: false }, 5),
+        ]),
+      );
+      const connack = (await raw.next(2)) as { reasonCode: number; properties?: { authenticationData?: Buffer } };
+      assert.equal(connack.reasonCode, 0);
+      assert.deepEqual(connack.properties?.authenticationData, serverSignature);
+      assert.ok(await raw.next(9), 'no SUBACK');
+      const echoed = (await raw.next(3)) as { payload: Buffer };
+      assert.equal(echoed.payload.toString(), 'held');
+      assert.equal((await tb.broker.background!.connections()).connections['acme'], 1);
+      const reauth = await scramReauth(raw, 'alice', 'secret');
+      assert.equal(reauth.end?.type, 15);
+      assert.equal((reauth.end as { reasonCode: number }).reasonCode, 0);
+      raw.close();
+    } finally {
+      await tb.stop();
+    }
   });
 });
 
