@@ -13,6 +13,7 @@ import { ReasonCode } from './codec/reason-codes';
 import { Connection } from './connection/connection';
 import type { ConnectionContext } from './connection/context';
 import { ConnectionRegistry } from './connection/connection-registry';
+import { RatatoskError } from './errors';
 import { createLogger, type Logger } from './log';
 import { EventBus } from './plugins/event-bus';
 import type { AuthProvider, ClientBalancer, EventCollector, PluginContext, ResourceThrottler, SettingProvider } from './plugins/types';
@@ -178,6 +179,10 @@ export class Broker {
       background: undefined,
     };
     if (config.background.tenants.length > 0) {
+      // The background process builds its parts from the configuration: objects handed in here cannot go there.
+      if (options.authProviders || options.balancer) {
+        throw new RatatoskError('RTK_CONFIG_INVALID', 'background.tenants: auth providers and balancers passed as objects cannot serve a background process; configure them');
+      }
       this.background = new BackgroundProcess(config, baseDir, this.log, this.events);
       await this.background.start();
       this.context = { ...this.context, background: this.background };

@@ -27,7 +27,8 @@ export class MemoryCollector implements EventCollector {
 
   constructor(
     private readonly max: number,
-    private readonly types: ReadonlySet<string> | undefined,
+    /** The event types it keeps (all when absent); the broker need not send it others. */
+    readonly types: ReadonlySet<string> | undefined,
   ) {}
 
   report(event: TimedEvent): void {

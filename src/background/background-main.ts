@@ -9,12 +9,16 @@ import { join } from 'node:path';
 import { Broker } from '../broker';
 import { createLogger } from '../log';
 import type { TimedEvent } from '../plugins/event-bus';
-import type { FromBackground, ToBackground } from './messages';
+import type { EventWish, FromBackground, ToBackground } from './messages';
 
 let broker: Broker | undefined;
 let stopping = false;
-/** Whether the broker wants events (the last handed connection said so). */
-let forwardEvents = false;
+/** The event types the broker wants (it says so at the start and with each connection). */
+let wanted: ReadonlySet<string> | 'all' = new Set();
+
+function want(wish: EventWish): void {
+  wanted = wish === 'all' ? 'all' : new Set(wish);
+}
 
 function tell(message: FromBackground): void {
   if (process.connected) process.send!(message);
@@ -31,14 +35,14 @@ function stop(): void {
 process.on('message', (m: ToBackground, handle: unknown) => {
   switch (m.type) {
     case 'start':
-      forwardEvents = m.events;
+      want(m.events);
       start(m.config, m.baseDir).catch((err: unknown) => {
         tell({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
         process.exit(2);
       });
       return;
     case 'connection': {
-      forwardEvents = m.events;
+      want(m.events);
       const socket = handle as Socket | undefined;
       if (!socket) return;
       if (!broker || stopping) socket.destroy();
@@ -57,6 +61,8 @@ process.on('message', (m: ToBackground, handle: unknown) => {
 process.on('disconnect', stop);
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// A closed terminal hangs up the whole process group: the broker stops on it, and so does this.
+process.on('SIGHUP', stop);
 
 async function start(config: Parameters<typeof Broker.start>[0]['config'], baseDir: string): Promise<void> {
   const log = createLogger(config.log.level).child({ process: 'background' });
@@ -76,7 +82,7 @@ async function start(config: Parameters<typeof Broker.start>[0]['config'], baseD
     eventCollectors: [
       {
         report: (e: TimedEvent) => {
-          if (forwardEvents) tell({ type: 'event', event: e });
+          if (wanted === 'all' || wanted.has(e.type)) tell({ type: 'event', event: e });
         },
       },
     ],

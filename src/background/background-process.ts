@@ -30,6 +30,14 @@ import type { BackgroundStats, FromBackground, ToBackground } from './messages';
 /** How long a handed connection may wait for its output to reach the socket before it is given up. */
 const HANDOFF_WAIT_MS = 1000;
 
+/**
+ * Sockets sent and not yet adopted, at most (more are refused with 0x88), and how long the broker
+ * keeps its copy of one: a background process that is stopped or starved must not use up the
+ * broker's file descriptors.
+ */
+const MAX_IN_FLIGHT = 1000;
+const IN_FLIGHT_MS = 10_000;
+
 export class BackgroundProcess implements BackgroundPlacement {
   private child: ChildProcess | undefined;
   private ready = false;
@@ -43,8 +51,11 @@ export class BackgroundProcess implements BackgroundPlacement {
    * process says it has the socket, and closes them all if that process dies first (their clients
    * then reconnect), so none is left open with nobody serving it.
    */
-  private readonly inFlight = new Map<number, Socket>();
+  private readonly inFlight = new Map<number, { socket: Socket; at: number }>();
   private handSeq = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Whether it has ever been ready (a failed first start fails the broker's start; later ones are retried). */
+  private everReady = false;
   /** Times the process has been started. */
   starts = 0;
 
@@ -77,16 +88,17 @@ export class BackgroundProcess implements BackgroundPlacement {
         if (m.type === 'ready' && !settled) {
           settled = true;
           this.ready = true;
+          this.everReady = true;
           this.log.info({ pid: child.pid, tenants: [...this.tenants] }, 'background process ready');
           resolve();
         } else if (m.type === 'failed' && !settled) {
           settled = true;
           reject(new Error(`background process: ${m.message}`));
         } else if (m.type === 'adopted') {
-          this.inFlight.get(m.id)?.destroy();
+          this.inFlight.get(m.id)?.socket.destroy();
           this.inFlight.delete(m.id);
         } else if (m.type === 'event') {
-          this.events.emit(m.event);
+          this.events.relay(m.event);
         } else if (m.type === 'stats') {
           this.stats.get(m.id)?.(m.stats);
           this.stats.delete(m.id);
@@ -102,9 +114,9 @@ export class BackgroundProcess implements BackgroundPlacement {
         if (!settled) {
           settled = true;
           reject(new Error(`background process exited while starting (code ${code}, signal ${signal})`));
-          return;
         }
-        if (this.stopped) return;
+        // A restart that fails (exits before it is ready, or reports a failure) is tried again too.
+        if (this.stopped || !this.everReady) return;
         this.log.error({ code, signal, restartSeconds: this.config.background.restartSeconds }, 'background process exited; restarting');
         this.restartTimer = setTimeout(() => {
           this.restartTimer = undefined;
@@ -112,7 +124,7 @@ export class BackgroundProcess implements BackgroundPlacement {
         }, this.config.background.restartSeconds * 1000);
         this.restartTimer.unref();
       });
-      this.send({ type: 'start', config: this.config, baseDir: this.baseDir, events: this.events.enabled });
+      this.send({ type: 'start', config: this.config, baseDir: this.baseDir, events: this.events.wanted });
     });
   }
 
@@ -131,6 +143,17 @@ export class BackgroundProcess implements BackgroundPlacement {
         conn.refuse(ReasonCode.ServerUnavailable, 'background process not available', p.protocolVersion);
         return;
       }
+      if (this.inFlight.size >= MAX_IN_FLIGHT) {
+        conn.refuse(ReasonCode.ServerUnavailable, 'background process busy', p.protocolVersion);
+        return;
+      }
+      // A packet behind the CONNECT (or an AUTH) that did not decode: its reason code now, as the
+      // stream cannot be handed on from the middle of it.
+      const bad = conn.pendingError;
+      if (bad !== undefined) {
+        conn.refuse(bad.reasonCode, bad.message, p.protocolVersion);
+        return;
+      }
       const taken = takeApart(conn, p, clientId, assigned, result);
       if (taken === undefined) {
         // Output (an AUTH of an enhanced authentication) still on its way to the client.
@@ -142,8 +165,9 @@ export class BackgroundProcess implements BackgroundPlacement {
       // Not tracked by the server it came from: its 'close' here is the listener's account of it.
       (socket as unknown as { server: unknown }).server = null;
       const id = ++this.handSeq;
-      this.inFlight.set(id, socket);
-      const message: ToBackground = { type: 'connection', id, handed, events: this.events.enabled };
+      this.inFlight.set(id, { socket, at: Date.now() });
+      this.sweepLater();
+      const message: ToBackground = { type: 'connection', id, handed, events: this.events.wanted };
       this.child.send(message, socket, { keepOpen: true }, (err) => {
         if (!err) return;
         this.log.warn({ err, clientId }, 'handing a connection to the background process failed');
@@ -158,8 +182,31 @@ export class BackgroundProcess implements BackgroundPlacement {
   /** The process is gone (its channel closed, or it exited): nothing more goes to it. */
   private lost(): void {
     this.ready = false;
-    for (const socket of this.inFlight.values()) socket.destroy();
+    for (const f of this.inFlight.values()) f.socket.destroy();
     this.inFlight.clear();
+  }
+
+  /**
+   * Closes the broker's copies of sockets the background process has not taken within IN_FLIGHT_MS
+   * (it is stopped, or starved): the socket stays open in the message on its way, and the process
+   * takes it when it runs again (or the kernel closes it when the process dies).
+   */
+  private sweepLater(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      const old = Date.now() - IN_FLIGHT_MS;
+      let dropped = 0;
+      for (const [id, f] of this.inFlight) {
+        if (f.at > old) continue;
+        f.socket.destroy();
+        this.inFlight.delete(id);
+        dropped++;
+      }
+      if (dropped > 0) this.log.warn({ sockets: dropped }, 'background process has not taken connections handed to it');
+      if (this.inFlight.size > 0) this.sweepLater();
+    }, 1000);
+    this.sweepTimer.unref();
   }
 
   /** Open connections of the background process, by tenant (empty when it is not running). */
@@ -176,6 +223,7 @@ export class BackgroundProcess implements BackgroundPlacement {
   async stop(timeoutMs: number): Promise<void> {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -6,6 +6,8 @@ import type { BrokerConfig } from '../config/schema';
 import type { HandedConnection } from '../connection/handoff';
 import type { TimedEvent } from '../plugins/event-bus';
 
+export type EventWish = 'all' | string[];
+
 /** What the background process serves, as it answers a `stats` request. */
 export interface BackgroundStats {
   pid: number;
@@ -14,10 +16,10 @@ export interface BackgroundStats {
 }
 
 export type ToBackground =
-  /** `events`, here and with each connection: whether the broker wants the events it causes. */
-  | { type: 'start'; config: BrokerConfig; baseDir: string; events: boolean }
+  /** `events`, here and with each connection: the event types the broker wants (EventBus.wanted). */
+  | { type: 'start'; config: BrokerConfig; baseDir: string; events: EventWish }
   /** Sent with the socket as its handle; answered with `adopted`. */
-  | { type: 'connection'; id: number; handed: HandedConnection; events: boolean }
+  | { type: 'connection'; id: number; handed: HandedConnection; events: EventWish }
   | { type: 'stats'; id: number }
   | { type: 'stop' };
 

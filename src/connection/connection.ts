@@ -449,7 +449,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
       if (connack) this.send(connack);
       this.ctx.events.emit({
         type: 'client.refused',
-        tenantId: this.tenant?.id,
+        tenantId: this.tenant?.id ?? this.identity?.tenantId,
         clientId: this.clientId || undefined,
         address: this.remoteAddress,
         reasonCode,

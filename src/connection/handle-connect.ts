@@ -67,11 +67,6 @@ export type Authenticated = Extract<AuthResult, { ok: true }>;
 /** Authentication said yes: the connection goes on here, or in the process that serves its tenant. */
 export function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   if (conn.state !== ConnState.Authenticating) return; // closed meanwhile
-  const background = conn.ctx.background;
-  if (background !== undefined && background.serves(result.tenantId)) {
-    background.handOff(conn, p, clientId, assigned, result);
-    return;
-  }
   conn.identity = {
     tenantId: result.tenantId,
     userId: result.userId,
@@ -81,6 +76,11 @@ export function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: st
     conn: conn.transport.info,
     acl: result.acl,
   };
+  const background = conn.ctx.background;
+  if (background !== undefined && background.serves(result.tenantId)) {
+    background.handOff(conn, p, clientId, assigned, result);
+    return;
+  }
   const settingsReady = conn.ctx.ensureSettings(result.tenantId);
   if (settingsReady) {
     // A tenant seen for the first time: its settings come from the setting provider first.

@@ -36,10 +36,30 @@ export class EventBus {
     };
   }
 
+  /** The event types some collector or listener wants: 'all', or a list (empty: none). */
+  get wanted(): 'all' | string[] {
+    if (this.listeners.length > 0) return 'all';
+    const out = new Set<string>();
+    for (const c of this.collectors) {
+      if (c.types === undefined) return 'all';
+      for (const t of c.types) out.add(t);
+    }
+    return [...out];
+  }
+
   emit(event: BrokerEvent): void {
     if (!this.enabled) return;
     const e = event as TimedEvent;
     e.time = this.now();
+    this.deliver(e);
+  }
+
+  /** An event that happened elsewhere (the background process), with its own time. */
+  relay(e: TimedEvent): void {
+    if (this.enabled) this.deliver(e);
+  }
+
+  private deliver(e: TimedEvent): void {
     for (const l of this.listeners) {
       try {
         l(e);

@@ -165,5 +165,7 @@ export interface ClientBalancer {
 
 export interface EventCollector {
   report(event: BrokerEvent & { time: number }): void | Promise<void>;
+  /** The event types it reports (every type when absent): events nobody wants need not be sent. */
+  readonly types?: ReadonlySet<string>;
   close?(): void | Promise<void>;
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -140,6 +140,8 @@ describe('a tenant served by the background process', () => {
     ws.end(true);
     assert.equal(err.code, 0x88);
     assert.match(reason ?? '', /plain TCP/);
+    const refused = events.find((e) => e.type === 'client.refused' && e.reasonCode === 0x88);
+    assert.equal(refused?.type === 'client.refused' ? refused.tenantId : undefined, 'bulk', 'the refusal event names no tenant');
   });
 
   test('when it dies, its clients are cut, others go on, new ones get 0x88 until it is back, then work again', T, async () => {
@@ -178,6 +180,69 @@ describe('a tenant served by the background process', () => {
     await end(back);
     await end(bystander);
   });
+
+  test('a restart that dies before it is ready is tried again', T, async () => {
+    const bg = tb.broker.background!;
+    const starts = bg.starts;
+    process.kill(bg.pid!, 'SIGKILL');
+    await eventually(() => bg.starts === starts + 1, 'the restart to begin');
+    const starting = (bg as unknown as { child: { pid: number } }).child.pid;
+    process.kill(starting, 'SIGKILL');
+    await eventually(() => bg.pid !== undefined && bg.starts >= starts + 2, 'a further restart', 10_000);
+    const c = await connect(tb, { username: 'bulk/after' });
+    await end(c);
+  });
+
+  test('a hang-up (a closed terminal) stops it gracefully: its clients get DISCONNECT 0x8B, then it is started again', T, async () => {
+    const bg = tb.broker.background!;
+    const c = await connect(tb, { username: 'bulk/hup' });
+    const disconnect = new Promise<number>((resolve) => c.once('disconnect', (p) => resolve(p.reasonCode ?? 0)));
+    const pid = bg.pid!;
+    process.kill(pid, 'SIGHUP');
+    assert.equal(await disconnect, 0x8b);
+    c.end(true);
+    await eventually(() => bg.pid !== undefined && bg.pid !== pid, 'the restart', 10_000);
+  });
+});
+
+describe('a background process that does not take its connections (stopped)', () => {
+  test("the broker closes its copies after 10 s, so its descriptors are not used up; each client is answered or closed, and it serves again once it runs", { timeout: 40_000 }, async () => {
+    const tb = await startBroker({ background: { tenants: ['bulk'] } });
+    const pid = tb.broker.background!.pid!;
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    process.kill(pid, 'SIGSTOP');
+    const raws: RawClient[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const raw = await RawClient.open(tb.port, 4);
+        raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 60, clientId: `stopped-${i}`, username: 'bulk/s' }, 4);
+        raws.push(raw);
+      }
+      const inFlight = (tb.broker.background as unknown as { inFlight: Map<number, unknown> }).inFlight;
+      await eventually(() => inFlight.size === 20, 'twenty sockets on their way');
+      // Our 20 client sockets and the broker's 20 copies.
+      assert.ok(fds() >= before + 40, `descriptors: ${fds()} (before: ${before})`);
+      await eventually(() => inFlight.size === 0, 'the copies to be closed', 15_000);
+      assert.ok(fds() <= before + 22, `descriptors still held: ${fds()} (before: ${before})`);
+      process.kill(pid, 'SIGCONT');
+      // The first socket's message was in the channel and is taken; those still queued behind it in the
+      // broker were closed with its copies (their clients reconnect). None is left hanging.
+      let served = 0;
+      for (const raw of raws) {
+        const connack = (await raw.next(2, 10_000)) as { reasonCode: number } | undefined;
+        if (connack === undefined) assert.ok(raw.closed);
+        else if (connack.reasonCode === 0) served++;
+      }
+      assert.ok(served >= 1, 'the socket on its way was not served');
+      const c = await connect(tb, { username: 'bulk/later' });
+      await end(c);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      for (const raw of raws) raw.close();
+      await tb.stop();
+    }
+  });
 });
 
 describe('enhanced authentication of a background tenant', () => {
@@ -214,6 +279,25 @@ describe('enhanced authentication of a background tenant', () => {
       assert.equal(reauth.end?.type, 15);
       assert.equal((reauth.end as { reasonCode: number }).reasonCode, 0);
       raw.close();
+    } finally {
+      await tb.stop();
+    }
+  });
+
+  test('a malformed packet behind the last AUTH is answered with its reason code, not handed on', T, async () => {
+    const tb = await startAuthBroker({ auth: { providers: [scramProvider] }, background: { tenants: ['acme'] } });
+    try {
+      const raw = await RawClient.open(tb.port, 5);
+      const nonce = Buffer.from('fedcba9876543210fedcba9876543210');
+      raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: 'scram-bad', username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
+      const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
+      const { proof } = clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData);
+      // A PUBLISH with QoS 3, then a PINGREQ: the stream cannot go on past the bad packet.
+      raw.write(Buffer.concat([encodePacket({ type: 15, reasonCode: 0x18, properties: { authenticationMethod: SCRAM, authenticationData: proof } }, 5), Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x00]), Buffer.from([0xc0, 0x00])]));
+      const connack = (await raw.next(2)) as { reasonCode: number };
+      assert.equal(connack.reasonCode, 0x81);
+      await raw.waitClosed();
+      assert.equal(raw.packets.filter((p) => p.type === 13).length, 0, 'a PINGREQ past the bad packet was answered');
     } finally {
       await tb.stop();
     }
@@ -261,6 +345,25 @@ describe('the background process and the broker', () => {
     assert.equal(await disconnect, 0x8b);
     await eventually(() => !alive(pid), 'the background process to exit');
     c.end(true);
+  });
+
+  test('it sends the broker only the event types its collectors declare', T, async () => {
+    const got: TimedEvent[] = [];
+    const tb = await startBroker({ background: { tenants: ['bulk'] } }, { eventCollectors: [{ types: new Set(['client.connected']), report: (e) => void got.push(e) }] });
+    try {
+      const c = await connect(tb, { username: 'bulk/r', clientId: 'wish' });
+      for (let i = 0; i < 20; i++) await c.publishAsync(`r/${i}`, 'x', { qos: 1, retain: true });
+      await end(c);
+      await eventually(() => got.some((e) => e.type === 'client.connected' && e.clientId === 'wish'), 'client.connected');
+      await sleep(200);
+      assert.deepEqual([...new Set(got.map((e) => e.type))], ['client.connected']);
+    } finally {
+      await tb.stop();
+    }
+  });
+
+  test('auth providers passed as objects are refused with background tenants (the background process could not use them)', async () => {
+    await assert.rejects(startBroker({ background: { tenants: ['bulk'] } }, { authProviders: [] }), /background\.tenants/);
   });
 
   test('a bad background block is refused naming the key', () => {

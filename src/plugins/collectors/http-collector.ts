@@ -68,6 +68,10 @@ export class HttpCollector implements EventCollector {
     this.timer.unref();
   }
 
+  get types(): ReadonlySet<string> | undefined {
+    return this.filter;
+  }
+
   /** Events waiting (not counting a batch waiting for its retry). */
   get queued(): number {
     return this.queue.length;

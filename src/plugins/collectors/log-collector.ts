@@ -27,6 +27,10 @@ export class LogCollector implements EventCollector {
     this.filter = eventFilter(options.types);
   }
 
+  get types(): ReadonlySet<string> | undefined {
+    return this.filter;
+  }
+
   report(event: BrokerEvent & { time: number }): void {
     if (this.filter && !this.filter.has(event.type)) return;
     // Nested under `event`: a top-level `time` would clash with pino's own.
