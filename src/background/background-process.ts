@@ -245,9 +245,9 @@ export class BackgroundProcess implements BackgroundPlacement {
  */
 function spawnBackground(log: Logger): ChildProcess {
   const entry = join(__dirname, 'background-main.js');
-  // The broker's Node.js options carry over (bin/ratatosk's garbage-collector settings: with larger
-  // young generations the process makes larger writes, and the kernel's work for one of them is not
-  // preempted); test-runner, inspector and watch options do not.
+  // The broker's Node.js options carry over (bin/ratatosk's garbage-collector settings; measured:
+  // with Node's defaults, SCHED_IDLE all the same, a neighbour's p99 beside a flood was 3.0-3.9 ms
+  // instead of 0.6 ms, for a reason not yet known); test-runner, inspector and watch options do not.
   const execArgv = process.execArgv.filter((a) => !/^--(test|inspect|watch|experimental-test|eval|print)/.test(a));
   const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' };
   const chrt = findOnPath('chrt');
