@@ -11,7 +11,7 @@
  * A background process that exits is started again after `restartSeconds`; meanwhile its tenants'
  * clients are refused with 0x88 (server unavailable) and reconnect.
  */
-import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Socket } from 'node:net';
@@ -240,8 +240,8 @@ export class BackgroundProcess implements BackgroundPlacement {
 }
 
 /**
- * Forks the background process under `chrt --idle 0` (every thread of it SCHED_IDLE); without
- * `chrt`, at the lowest nice level, which only lowers its share of the CPU.
+ * Forks the background process under `chrt --idle 0` (every thread of it SCHED_IDLE); where `chrt`
+ * is missing or may not do that, at the lowest nice level, which only lowers its share of the CPU.
  */
 function spawnBackground(log: Logger): ChildProcess {
   const entry = join(__dirname, 'background-main.js');
@@ -251,11 +251,12 @@ function spawnBackground(log: Logger): ChildProcess {
   const execArgv = process.execArgv.filter((a) => !/^--(test|inspect|watch|experimental-test|eval|print)/.test(a));
   const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' };
   const chrt = findOnPath('chrt');
-  if (chrt !== undefined) {
+  // chrt may be there and still not allowed to (a sandbox that forbids sched_setscheduler).
+  if (chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore' }).status === 0) {
     return fork(entry, [], { ...options, execPath: chrt, execArgv: ['--idle', '0', process.execPath, ...execArgv] });
   }
   const child = fork(entry, [], { ...options, execArgv });
-  log.warn('chrt not found: the background process runs at nice 19 instead of SCHED_IDLE');
+  log.warn('chrt --idle is not available: the background process runs at nice 19 instead of SCHED_IDLE');
   if (child.pid !== undefined) setPriority(child.pid, 19);
   return child;
 }
