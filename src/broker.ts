@@ -125,7 +125,13 @@ export class Broker {
 
   static async start(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options.config, options);
-    await broker.init(options);
+    try {
+      await broker.init(options);
+    } catch (err) {
+      // A background process started before the failure (a listener's port taken) must not outlive it.
+      await broker.background?.stop(1000);
+      throw err;
+    }
     return broker;
   }
 
@@ -183,7 +189,7 @@ export class Broker {
       if (options.authProviders || options.balancer) {
         throw new RatatoskError('RTK_CONFIG_INVALID', 'background.tenants: auth providers and balancers passed as objects cannot serve a background process; configure them');
       }
-      this.background = new BackgroundProcess(config, baseDir, this.log, this.events);
+      this.background = new BackgroundProcess(config, baseDir, this.log, this.events, this.clock);
       await this.background.start();
       this.context = { ...this.context, background: this.background };
     }

@@ -37,6 +37,9 @@ export const ErrorCodes = {
   RTK_STORE_VERSION: 'the data directory was written by an incompatible version',
   RTK_STORE_WRITE: 'a write to the store failed (disk full, I/O error)',
 
+  // The background process (src/background).
+  RTK_BACKGROUND_START: 'the background process for background.tenants could not start',
+
   // Plugins (src/plugins).
   RTK_PLUGIN_LOAD: 'a plugin module cannot be loaded or does not export a factory',
   RTK_PLUGIN_TIMEOUT: 'a plugin call took longer than its timeout',

@@ -65,7 +65,15 @@ async function start(args: StartArgs): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   // A closed terminal (or a supervisor's hang-up): stop cleanly too; there is no configuration reload.
   process.on('SIGHUP', () => shutdown('SIGHUP'));
-  broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
+  try {
+    broker = await Broker.start({ config, logger: log, baseDir: configFile ? dirname(resolve(configFile)) : process.cwd() });
+  } catch (err) {
+    // Stopped while starting (a SIGTERM to the whole process group can end the background process
+    // before it is ready): a clean stop, not a failure.
+    if (!stopping) throw err;
+    log.info({ err: (err as Error).message }, 'stopped while starting');
+    process.exit(0);
+  }
   log.info({ version: version() }, 'Ratatosk started');
   if (stopping) stopBroker(broker);
 }

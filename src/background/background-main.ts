@@ -1,33 +1,60 @@
 /**
  * Entry point of the broker's background process (see background-process.ts). It starts a broker
  * without listeners from the configuration the broker sends, takes the connections handed to it,
- * forwards the events they cause, and stops when told to, on SIGTERM/SIGINT, or when the broker
- * goes away.
+ * forwards the events they cause (batched), and stops when told to, on SIGTERM/SIGINT/SIGHUP, or
+ * when the broker goes away. A stop asked for while it is starting waits until it has started.
  */
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Broker } from '../broker';
+import type { BrokerConfig } from '../config/schema';
 import { createLogger } from '../log';
 import type { TimedEvent } from '../plugins/event-bus';
 import type { EventWish, FromBackground, ToBackground } from './messages';
 
+/** Milliseconds events wait to go to the broker together (one message for many). */
+const EVENT_BATCH_MS = 5;
+const EVENT_BATCH_MAX = 500;
+
 let broker: Broker | undefined;
+let starting = false;
 let stopping = false;
 /** The event types the broker wants (it says so at the start and with each connection). */
 let wanted: ReadonlySet<string> | 'all' = new Set();
-
-function want(wish: EventWish): void {
-  wanted = wish === 'all' ? 'all' : new Set(wish);
-}
+let batch: TimedEvent[] = [];
+let batchTimer: NodeJS.Timeout | undefined;
 
 function tell(message: FromBackground): void {
   if (process.connected) process.send!(message);
 }
 
+function want(wish: EventWish): void {
+  wanted = wish === 'all' ? 'all' : new Set(wish);
+}
+
+function forward(e: TimedEvent): void {
+  if (wanted !== 'all' && !wanted.has(e.type)) return;
+  batch.push(e);
+  if (batch.length >= EVENT_BATCH_MAX) flushEvents();
+  else batchTimer ??= setTimeout(flushEvents, EVENT_BATCH_MS);
+}
+
+function flushEvents(): void {
+  if (batchTimer) clearTimeout(batchTimer);
+  batchTimer = undefined;
+  if (batch.length === 0) return;
+  tell({ type: 'events', events: batch });
+  batch = [];
+}
+
 function stop(): void {
   if (stopping) return;
   stopping = true;
-  const done = (): void => process.exit(0);
+  if (starting) return; // start() stops once it has started
+  const done = (): void => {
+    flushEvents();
+    process.exit(0);
+  };
   if (broker) broker.stop().then(done, done);
   else done();
 }
@@ -36,6 +63,7 @@ process.on('message', (m: ToBackground, handle: unknown) => {
   switch (m.type) {
     case 'start':
       want(m.events);
+      starting = true;
       start(m.config, m.baseDir).catch((err: unknown) => {
         tell({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
         process.exit(2);
@@ -64,9 +92,9 @@ process.on('SIGINT', stop);
 // A closed terminal hangs up the whole process group: the broker stops on it, and so does this.
 process.on('SIGHUP', stop);
 
-async function start(config: Parameters<typeof Broker.start>[0]['config'], baseDir: string): Promise<void> {
+async function start(config: BrokerConfig, baseDir: string): Promise<void> {
   const log = createLogger(config.log.level).child({ process: 'background' });
-  const own = {
+  const own: BrokerConfig = {
     ...config,
     listeners: [],
     // Its tenants' sessions and retained messages, apart from the broker's own store.
@@ -75,18 +103,11 @@ async function start(config: Parameters<typeof Broker.start>[0]['config'], baseD
     // Events go to the broker, whose collectors report them once for both processes.
     events: [],
   };
-  broker = await Broker.start({
-    config: own,
-    logger: log,
-    baseDir,
-    eventCollectors: [
-      {
-        report: (e: TimedEvent) => {
-          if (wanted === 'all' || wanted.has(e.type)) tell({ type: 'event', event: e });
-        },
-      },
-    ],
-  });
+  broker = await Broker.start({ config: own, logger: log, baseDir, eventCollectors: [{ report: forward }] });
   tell({ type: 'ready' });
-  if (stopping) await broker.stop();
+  starting = false;
+  if (stopping) {
+    stopping = false;
+    stop();
+  }
 }

@@ -1,44 +1,46 @@
 /**
  * The broker's background process: a second broker process, without listeners, that serves the
  * tenants named in `background.tenants`. Their plain-TCP connections are handed to it right after
- * authentication (socket and all), so each such tenant lives wholly in that process: sessions,
- * subscriptions, retained messages (in `<dataDir>/background`), limits and usage.
+ * authentication (socket and all: connection/handoff.ts), so each such tenant lives wholly in that
+ * process: sessions, subscriptions, retained messages (in `<dataDir>/background`), limits and usage.
  *
- * It runs as SCHED_IDLE (`chrt --idle 0`): the kernel gives it the CPU only when the broker itself
- * does not want it, and lets the broker in at once when it wakes. Within one event loop, work that
- * has started runs to its end; between processes, a tenant that floods cannot delay the others.
+ * It runs as SCHED_IDLE (spawn.ts): the kernel gives it the CPU only when the broker itself does not
+ * want it, and lets the broker in at once when it wakes. Within one event loop, work that has
+ * started runs to its end; between processes, a tenant that floods cannot delay the others.
  *
  * A background process that exits is started again after `restartSeconds`; meanwhile its tenants'
  * clients are refused with 0x88 (server unavailable) and reconnect.
  */
-import { fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { setPriority } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
 import type { ConnectPacket } from '../codec/packets';
-import { ReasonCode } from '../codec/reason-codes';
 import type { BrokerConfig } from '../config/schema';
 import type { Connection } from '../connection/connection';
 import type { BackgroundPlacement } from '../connection/context';
 import type { Authenticated } from '../connection/handle-connect';
-import { canHandOff, takeApart } from '../connection/handoff';
+import { handOff, type HandedConnection, type HandoffTarget } from '../connection/handoff';
+import { RatatoskError } from '../errors';
 import type { Logger } from '../log';
 import type { EventBus } from '../plugins/event-bus';
+import type { Clock } from '../util/clock';
 import type { BackgroundStats, FromBackground, ToBackground } from './messages';
-
-/** How long a handed connection may wait for its output to reach the socket before it is given up. */
-const HANDOFF_WAIT_MS = 1000;
+import { spawnBackground } from './spawn';
 
 /**
- * Sockets sent and not yet adopted, at most (more are refused with 0x88), and how long the broker
- * keeps its copy of one: a background process that is stopped or starved must not use up the
- * broker's file descriptors.
+ * Connections on their way, at most (more are refused with 0x88), and how long the broker keeps one
+ * on its way: Node passes one socket per round trip to the other process, so a burst of connects
+ * queues here; a process that is stopped or starved must not make that queue, or the broker's
+ * descriptors, grow without end.
  */
-const MAX_IN_FLIGHT = 1000;
+const MAX_IN_FLIGHT = 10_000;
 const IN_FLIGHT_MS = 10_000;
 
-export class BackgroundProcess implements BackgroundPlacement {
+interface InFlight {
+  socket: Socket;
+  at: number;
+}
+
+export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
   private child: ChildProcess | undefined;
   private ready = false;
   private stopped = false;
@@ -47,23 +49,23 @@ export class BackgroundProcess implements BackgroundPlacement {
   private readonly stats = new Map<number, (s: BackgroundStats) => void>();
   private statsSeq = 0;
   /**
-   * Sockets sent and not yet adopted, by message id. The broker keeps its copy until the background
-   * process says it has the socket, and closes them all if that process dies first (their clients
-   * then reconnect), so none is left open with nobody serving it.
+   * Sockets sent (or queued to be sent) and not yet adopted, by message id. The broker keeps its
+   * copy until the background process says it has the socket, and closes them all if that process
+   * dies first (their clients then reconnect), so none is left open with nobody serving it.
    */
-  private readonly inFlight = new Map<number, { socket: Socket; at: number }>();
+  private readonly inFlight = new Map<number, InFlight>();
   private handSeq = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Whether it has ever been ready (a failed first start fails the broker's start; later ones are retried). */
   private everReady = false;
-  /** Times the process has been started. */
-  starts = 0;
+  private startCount = 0;
 
   constructor(
     private readonly config: BrokerConfig,
     private readonly baseDir: string,
     private readonly log: Logger,
     private readonly events: EventBus,
+    private readonly clock: Clock,
   ) {
     this.tenants = new Set(config.background.tenants);
   }
@@ -72,18 +74,44 @@ export class BackgroundProcess implements BackgroundPlacement {
     return this.tenants.has(tenantId);
   }
 
-  /** The process id while it runs. */
+  /** The process id while it is ready. */
   get pid(): number | undefined {
     return this.ready ? this.child?.pid : undefined;
   }
 
+  /** Times the process has been started. */
+  get starts(): number {
+    return this.startCount;
+  }
+
+  /** Connections on their way to it (sent or queued, not yet adopted). */
+  get handing(): number {
+    return this.inFlight.size;
+  }
+
   /** Starts the process; resolves once it is ready for connections. */
   start(): Promise<void> {
-    this.starts++;
+    this.startCount++;
     const child = spawnBackground(this.log);
     this.child = child;
     return new Promise((resolve, reject) => {
       let settled = false;
+      const failed = (why: string): void => {
+        if (!settled) {
+          settled = true;
+          reject(new RatatoskError('RTK_BACKGROUND_START', why));
+        }
+      };
+      const ended = (): void => {
+        this.lost();
+        // A restart that fails (exits before it is ready, reports a failure, cannot be spawned) is tried again too.
+        if (this.stopped || !this.everReady || this.restartTimer !== undefined) return;
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = undefined;
+          if (!this.stopped) this.start().catch((err: unknown) => this.log.error({ err }, 'background process did not start'));
+        }, this.config.background.restartSeconds * 1000);
+        this.restartTimer.unref();
+      };
       child.on('message', (m: FromBackground) => {
         if (m.type === 'ready' && !settled) {
           settled = true;
@@ -91,92 +119,63 @@ export class BackgroundProcess implements BackgroundPlacement {
           this.everReady = true;
           this.log.info({ pid: child.pid, tenants: [...this.tenants] }, 'background process ready');
           resolve();
-        } else if (m.type === 'failed' && !settled) {
-          settled = true;
-          reject(new Error(`background process: ${m.message}`));
+        } else if (m.type === 'failed') {
+          failed(m.message);
         } else if (m.type === 'adopted') {
           this.inFlight.get(m.id)?.socket.destroy();
           this.inFlight.delete(m.id);
-        } else if (m.type === 'event') {
-          this.events.relay(m.event);
+        } else if (m.type === 'events') {
+          for (const e of m.events) this.events.relay(e);
         } else if (m.type === 'stats') {
           this.stats.get(m.id)?.(m.stats);
           this.stats.delete(m.id);
         }
       });
-      child.on('error', (err) => this.log.error({ err }, 'background process error'));
+      child.on('error', (err) => {
+        this.log.error({ err }, 'background process error');
+        // Not spawned at all (no 'exit' follows): the same as an exit.
+        if (child.pid === undefined) {
+          failed(err.message);
+          ended();
+        }
+      });
       // Its end of the channel closes as it dies, often before the exit is reported: no more handing over.
       child.on('disconnect', () => this.lost());
       child.on('exit', (code, signal) => {
-        this.lost();
         for (const answer of this.stats.values()) answer({ pid: 0, connections: {} });
         this.stats.clear();
-        if (!settled) {
-          settled = true;
-          reject(new Error(`background process exited while starting (code ${code}, signal ${signal})`));
-        }
-        // A restart that fails (exits before it is ready, or reports a failure) is tried again too.
-        if (this.stopped || !this.everReady) return;
-        this.log.error({ code, signal, restartSeconds: this.config.background.restartSeconds }, 'background process exited; restarting');
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = undefined;
-          if (!this.stopped) this.start().catch((err: unknown) => this.log.error({ err }, 'background process restart failed'));
-        }, this.config.background.restartSeconds * 1000);
-        this.restartTimer.unref();
+        failed(`exited while starting (code ${code}, signal ${signal})`);
+        if (!this.stopped && this.everReady) this.log.error({ code, signal, restartSeconds: this.config.background.restartSeconds }, 'background process exited; restarting');
+        ended();
       });
-      this.send({ type: 'start', config: this.config, baseDir: this.baseDir, events: this.events.wanted });
+      this.tell({ type: 'start', config: this.config, baseDir: this.baseDir, events: this.events.wanted });
     });
   }
 
   handOff(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
-    if (!canHandOff(conn)) {
-      conn.refuse(ReasonCode.ServerUnavailable, `tenant ${result.tenantId} is served on plain TCP listeners only`, p.protocolVersion);
-      return;
-    }
-    // Nothing more is read or decoded here; what was read goes along with the socket.
-    conn.block();
-    conn.transport.pause();
-    const deadline = Date.now() + HANDOFF_WAIT_MS;
-    const transfer = (): void => {
-      if (conn.closed) return;
-      if (!this.ready || this.child?.connected !== true) {
-        conn.refuse(ReasonCode.ServerUnavailable, 'background process not available', p.protocolVersion);
-        return;
-      }
-      if (this.inFlight.size >= MAX_IN_FLIGHT) {
-        conn.refuse(ReasonCode.ServerUnavailable, 'background process busy', p.protocolVersion);
-        return;
-      }
-      // A packet behind the CONNECT (or an AUTH) that did not decode: its reason code now, as the
-      // stream cannot be handed on from the middle of it.
-      const bad = conn.pendingError;
-      if (bad !== undefined) {
-        conn.refuse(bad.reasonCode, bad.message, p.protocolVersion);
-        return;
-      }
-      const taken = takeApart(conn, p, clientId, assigned, result);
-      if (taken === undefined) {
-        // Output (an AUTH of an enhanced authentication) still on its way to the client.
-        if (Date.now() < deadline) setTimeout(transfer, 5);
-        else conn.refuse(ReasonCode.ServerUnavailable, 'connection could not be handed over', p.protocolVersion);
-        return;
-      }
-      const { socket, handed } = taken;
-      // Not tracked by the server it came from: its 'close' here is the listener's account of it.
-      (socket as unknown as { server: unknown }).server = null;
-      const id = ++this.handSeq;
-      this.inFlight.set(id, { socket, at: Date.now() });
-      this.sweepLater();
-      const message: ToBackground = { type: 'connection', id, handed, events: this.events.wanted };
-      this.child.send(message, socket, { keepOpen: true }, (err) => {
-        if (!err) return;
-        this.log.warn({ err, clientId }, 'handing a connection to the background process failed');
-        this.inFlight.delete(id);
-        socket.destroy();
-      });
-    };
-    // After this turn: the CONNECT's chunk is fully decoded by then.
-    setImmediate(transfer);
+    handOff(conn, p, clientId, assigned, result, this);
+  }
+
+  unavailable(): string | undefined {
+    if (!this.ready || this.child?.connected !== true) return 'background process not available';
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return 'background process busy';
+    return undefined;
+  }
+
+  send(socket: Socket, handed: HandedConnection): void {
+    const child = this.child!;
+    // Not tracked by the server it came from: its 'close' here is the listener's account of it.
+    (socket as unknown as { server: unknown }).server = null;
+    const id = ++this.handSeq;
+    this.inFlight.set(id, { socket, at: this.clock.now() });
+    this.sweepLater();
+    const message: ToBackground = { type: 'connection', id, handed, events: this.events.wanted };
+    child.send(message, socket, { keepOpen: true }, (err) => {
+      if (!err) return;
+      this.log.warn({ err, clientId: handed.clientId }, 'handing a connection to the background process failed');
+      this.inFlight.delete(id);
+      socket.destroy();
+    });
   }
 
   /** The process is gone (its channel closed, or it exited): nothing more goes to it. */
@@ -188,14 +187,15 @@ export class BackgroundProcess implements BackgroundPlacement {
 
   /**
    * Closes the broker's copies of sockets the background process has not taken within IN_FLIGHT_MS
-   * (it is stopped, or starved): the socket stays open in the message on its way, and the process
-   * takes it when it runs again (or the kernel closes it when the process dies).
+   * (it is stopped, or starved). One already in the channel stays open there, and the process takes
+   * it when it runs again (or the kernel closes it when the process dies); one still queued here is
+   * closed, and its client reconnects.
    */
   private sweepLater(): void {
     if (this.sweepTimer !== undefined) return;
     this.sweepTimer = setTimeout(() => {
       this.sweepTimer = undefined;
-      const old = Date.now() - IN_FLIGHT_MS;
+      const old = this.clock.now() - IN_FLIGHT_MS;
       let dropped = 0;
       for (const [id, f] of this.inFlight) {
         if (f.at > old) continue;
@@ -215,7 +215,7 @@ export class BackgroundProcess implements BackgroundPlacement {
     const id = ++this.statsSeq;
     return new Promise((resolve) => {
       this.stats.set(id, resolve);
-      this.send({ type: 'stats', id });
+      this.tell({ type: 'stats', id });
     });
   }
 
@@ -225,51 +225,16 @@ export class BackgroundProcess implements BackgroundPlacement {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (child.connected) this.send({ type: 'stop' });
+    if (child.connected) this.tell({ type: 'stop' });
     else child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(timer);
   }
 
-  private send(message: ToBackground): void {
+  private tell(message: ToBackground): void {
     if (this.child?.connected === true) this.child.send(message);
   }
-}
-
-/**
- * Forks the background process under `chrt --idle 0` (every thread of it SCHED_IDLE); where `chrt`
- * is missing or may not do that, at the lowest nice level, which only lowers its share of the CPU.
- */
-function spawnBackground(log: Logger): ChildProcess {
-  const entry = join(__dirname, 'background-main.js');
-  // The broker's Node.js options carry over (bin/ratatosk's garbage-collector settings; measured:
-  // with Node's defaults, SCHED_IDLE all the same, a neighbour's p99 beside a flood was 3.0-3.9 ms
-  // instead of 0.6 ms, for a reason not yet known); test-runner, inspector and watch options do not.
-  const execArgv = process.execArgv.filter((a) => !/^--(test|inspect|watch|experimental-test|eval|print)/.test(a));
-  const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' };
-  const chrt = findOnPath('chrt');
-  // chrt may be there and still not allowed to (a sandbox that forbids sched_setscheduler).
-  if (chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore' }).status === 0) {
-    return fork(entry, [], { ...options, execPath: chrt, execArgv: ['--idle', '0', process.execPath, ...execArgv] });
-  }
-  const child = fork(entry, [], { ...options, execArgv });
-  log.warn('chrt --idle is not available: the background process runs at nice 19 instead of SCHED_IDLE');
-  if (child.pid !== undefined) setPriority(child.pid, 19);
-  return child;
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }

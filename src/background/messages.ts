@@ -28,5 +28,6 @@ export type FromBackground =
   /** The connection `id` is the background process's now: the broker closes its copy of the socket. */
   | { type: 'adopted'; id: number }
   | { type: 'failed'; message: string }
-  | { type: 'event'; event: TimedEvent }
+  /** Events, batched: one message per few milliseconds. */
+  | { type: 'events'; events: TimedEvent[] }
   | { type: 'stats'; id: number; stats: BackgroundStats };

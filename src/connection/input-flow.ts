@@ -75,6 +75,12 @@ const feedLater = new TurnBatch<Connection>((conn) => {
   if (rest === undefined || conn.closed || conn.inputBlocked || conn.state !== ConnState.Connected) return;
   conn.pendingInput = undefined;
   consumeInput(conn, rest);
+  // A decode error handed over with the input of a connection that changed process (handoff.ts).
+  const err = conn.pendingError;
+  if (err !== undefined && !conn.closed && !conn.holdingPackets && conn.pendingInput === undefined) {
+    conn.pendingError = undefined;
+    conn.closeWith(err.reasonCode, true, err.message);
+  }
 });
 
 /** Decoding failed: the reason code for this connection only (see docs/errors.md). */

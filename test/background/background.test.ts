@@ -27,6 +27,32 @@ function schedulingPolicy(pid: number): number {
   return Number(fields[41 - 3]);
 }
 
+/** Background processes forked by this process (children whose command runs background-main.js). */
+function backgroundChildren(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('background-main')) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Whether a process has a handler for `signal` (/proc/<pid>/status SigCgt). */
+function catches(pid: number, signal: number): boolean {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('SigCgt:'));
+    return line !== undefined && (BigInt(`0x${line.slice(7).trim()}`) & (1n << BigInt(signal - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -100,14 +126,12 @@ describe('a tenant served by the background process', () => {
       { type: 12 } as Packet,
     ];
     raw.write(Buffer.concat(packets.map((p) => encodePacket(p, 4))));
-    const connack = (await raw.next(2)) as { reasonCode: number };
-    assert.equal(connack.reasonCode, 0);
-    assert.ok(await raw.next(9), 'no SUBACK');
-    assert.ok(await raw.next(4), 'no PUBACK');
-    const got = [(await raw.next(3)) as { topic: string; payload: Buffer }, (await raw.next(3)) as { topic: string; payload: Buffer }];
-    assert.deepEqual(got.map((p) => p.topic).sort(), ['pipe/a', 'pipe/b']);
-    assert.equal(got.find((p) => p.topic === 'pipe/b')!.payload.length, 100_000);
     assert.ok(await raw.next(13), 'no PINGRESP');
+    // Everything came back, in the order the packets were handled: CONNACK, SUBACK, then the two
+    // messages in the order they were published, PINGRESP last (the PUBACK may come anywhere after SUBACK).
+    const order = raw.packets.map((p) => (p.type === 3 ? (p as { topic: string }).topic : p.type)).filter((x) => x !== 4);
+    raw.packets.length = 0;
+    assert.deepEqual(order, [2, 9, 'pipe/a', 'pipe/b']);
     raw.close();
     // The retained message is the background tenant's: a client of it sees it, another tenant does not.
     const late = await connect(tb, { username: 'bulk/late' });
@@ -121,6 +145,32 @@ describe('a tenant served by the background process', () => {
     assert.equal(outsiderInbox.messages.length, 0);
     await end(late);
     await end(outsider);
+  });
+
+  test('a CONNECT that arrives in pieces, with its packets split across writes, is handled there whole', T, async () => {
+    const raw = await RawClient.open(tb.port, 5);
+    const stream = Buffer.concat([
+      encodePacket({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 30, clientId: 'pieces', username: 'bulk/pieces' }, 5),
+      encodePacket({ type: 8, packetId: 1, subscriptions: [{ filter: 'pieces/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 5),
+      ...Array.from({ length: 20 }, (_, i) => encodePacket({ type: 3, topic: 'pieces/x', payload: Buffer.alloc(3000, i), qos: 1, packetId: 10 + i, retain: false, dup: false }, 5)),
+    ]);
+    // Odd-sized writes a few milliseconds apart: the handoff finds packets decoded, begun and unread.
+    for (let at = 0; at < stream.length; at += 4099) {
+      raw.write(stream.subarray(at, at + 4099));
+      await sleep(2);
+    }
+    const got: number[] = [];
+    for (let i = 0; i < 20; i++) got.push(((await raw.next(3, 5000)) as { payload: Buffer }).payload[0]!);
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+    raw.close();
+  });
+
+  test('a burst of 1,500 connects of it is served, none refused', T, async () => {
+    const raws = await Promise.all(Array.from({ length: 1500 }, () => RawClient.open(tb.port, 4)));
+    raws.forEach((r, i) => r.send({ type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 60, clientId: `burst-${i}`, username: 'bulk/burst' }, 4));
+    const codes = await Promise.all(raws.map(async (r) => ((await r.next(2, 20_000)) as { reasonCode: number } | undefined)?.reasonCode));
+    for (const r of raws) r.close();
+    assert.deepEqual([...new Set(codes)], [0]);
   });
 
   test("its events reach the broker's collectors", T, async () => {
@@ -185,8 +235,9 @@ describe('a tenant served by the background process', () => {
     const bg = tb.broker.background!;
     const starts = bg.starts;
     process.kill(bg.pid!, 'SIGKILL');
-    await eventually(() => bg.starts === starts + 1, 'the restart to begin');
+    await eventually(() => bg.starts === starts + 1, 'the restart to begin', 5000);
     const starting = (bg as unknown as { child: { pid: number } }).child.pid;
+    assert.equal(bg.pid, undefined, 'the restarted process was ready before it could be killed');
     process.kill(starting, 'SIGKILL');
     await eventually(() => bg.pid !== undefined && bg.starts >= starts + 2, 'a further restart', 10_000);
     const c = await connect(tb, { username: 'bulk/after' });
@@ -219,11 +270,11 @@ describe('a background process that does not take its connections (stopped)', ()
         raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 60, clientId: `stopped-${i}`, username: 'bulk/s' }, 4);
         raws.push(raw);
       }
-      const inFlight = (tb.broker.background as unknown as { inFlight: Map<number, unknown> }).inFlight;
-      await eventually(() => inFlight.size === 20, 'twenty sockets on their way');
+      const bg = tb.broker.background!;
+      await eventually(() => bg.handing === 20, 'twenty sockets on their way');
       // Our 20 client sockets and the broker's 20 copies.
       assert.ok(fds() >= before + 40, `descriptors: ${fds()} (before: ${before})`);
-      await eventually(() => inFlight.size === 0, 'the copies to be closed', 15_000);
+      await eventually(() => bg.handing === 0, 'the copies to be closed', 15_000);
       assert.ok(fds() <= before + 22, `descriptors still held: ${fds()} (before: ${before})`);
       process.kill(pid, 'SIGCONT');
       // The first socket's message was in the channel and is taken; those still queued behind it in the
@@ -284,7 +335,7 @@ describe('enhanced authentication of a background tenant', () => {
     }
   });
 
-  test('a malformed packet behind the last AUTH is answered with its reason code, not handed on', T, async () => {
+  test('a malformed packet behind the last AUTH: CONNACK, what came before it is handled, then DISCONNECT 0x81, as in the broker', T, async () => {
     const tb = await startAuthBroker({ auth: { providers: [scramProvider] }, background: { tenants: ['acme'] } });
     try {
       const raw = await RawClient.open(tb.port, 5);
@@ -292,10 +343,20 @@ describe('enhanced authentication of a background tenant', () => {
       raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: 'scram-bad', username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
       const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
       const { proof } = clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData);
-      // A PUBLISH with QoS 3, then a PINGREQ: the stream cannot go on past the bad packet.
-      raw.write(Buffer.concat([encodePacket({ type: 15, reasonCode: 0x18, properties: { authenticationMethod: SCRAM, authenticationData: proof } }, 5), Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x00]), Buffer.from([0xc0, 0x00])]));
+      // A good QoS 1 PUBLISH, a PUBLISH with QoS 3, then a PINGREQ: the stream cannot go on past the bad packet.
+      raw.write(
+        Buffer.concat([
+          encodePacket({ type: 15, reasonCode: 0x18, properties: { authenticationMethod: SCRAM, authenticationData: proof } }, 5),
+          encodePacket({ type: 3, topic: 'kept', payload: Buffer.from('before'), qos: 1, packetId: 5, retain: true, dup: false }, 5),
+          Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x00]),
+          Buffer.from([0xc0, 0x00]),
+        ]),
+      );
       const connack = (await raw.next(2)) as { reasonCode: number };
-      assert.equal(connack.reasonCode, 0x81);
+      assert.equal(connack.reasonCode, 0);
+      assert.equal(((await raw.next(4)) as { packetId: number }).packetId, 5);
+      const disconnect = (await raw.next(14)) as { reasonCode: number };
+      assert.equal(disconnect.reasonCode, 0x81);
       await raw.waitClosed();
       assert.equal(raw.packets.filter((p) => p.type === 13).length, 0, 'a PINGREQ past the bad packet was answered');
     } finally {
@@ -357,6 +418,43 @@ describe('the background process and the broker', () => {
       await eventually(() => got.some((e) => e.type === 'client.connected' && e.clientId === 'wish'), 'client.connected');
       await sleep(200);
       assert.deepEqual([...new Set(got.map((e) => e.type))], ['client.connected']);
+    } finally {
+      await tb.stop();
+    }
+  });
+
+  test('a broker that fails to start (its port taken) leaves no background process behind', T, async () => {
+    const taken = await startBroker();
+    try {
+      await assert.rejects(startBroker({ mqttPort: taken.port, background: { tenants: ['bulk'] } }), /EADDRINUSE|listener/);
+      await sleep(300);
+      assert.deepEqual(backgroundChildren(), []);
+    } finally {
+      await taken.stop();
+    }
+  });
+
+  test('a SIGTERM to the background process while it starts waits for the start: the broker starts, and the process is started again', T, async () => {
+    let started = false;
+    // A setting provider that takes 600 ms to load keeps the background process starting that long.
+    const slow = { module: './dist/test/background/fixtures/slow-settings.js', config: { delayMs: 600 } };
+    const starting = startBroker({ background: { tenants: ['bulk'], restartSeconds: 0.2 }, plugins: { settings: slow } }).then((tb) => {
+      started = true;
+      return tb;
+    });
+    const startedYet = (): boolean => started;
+    let child: number | undefined;
+    await eventually(() => (child = backgroundChildren()[0]) !== undefined, 'the background process to be forked');
+    // Once its own handlers are in (SIGHUP is caught by them alone: Node itself catches SIGTERM from
+    // the start, to restore the terminal and die), and before it is ready.
+    await eventually(() => catches(child!, 1), 'the background process to install its signal handlers');
+    assert.equal(startedYet(), false);
+    process.kill(child!, 'SIGTERM');
+    const tb = await starting;
+    try {
+      await eventually(() => tb.broker.background!.pid !== undefined && tb.broker.background!.pid !== child, 'a new background process', 10_000);
+      const c = await connect(tb, { username: 'bulk/x' });
+      await end(c);
     } finally {
       await tb.stop();
     }

@@ -1,0 +1,54 @@
+/**
+ * Starting the background process: under `chrt --idle 0` (every thread of it SCHED_IDLE); where
+ * `chrt` is missing or may not do that (a sandbox that forbids sched_setscheduler), at the lowest
+ * nice level, which only lowers its share of the CPU.
+ */
+import { fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { setPriority } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Logger } from '../log';
+
+/** `chrt` when it may set SCHED_IDLE here (probed once: the probe blocks). */
+let idleScheduler: string | null | undefined;
+
+function chrtIdle(): string | null {
+  if (idleScheduler === undefined) {
+    const chrt = findOnPath('chrt');
+    idleScheduler = chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore' }).status === 0 ? chrt : null;
+  }
+  return idleScheduler;
+}
+
+export function spawnBackground(log: Logger): ChildProcess {
+  const entry = join(__dirname, 'background-main.js');
+  // The broker's Node.js options carry over (bin/ratatosk's garbage-collector settings, which
+  // matter: see the README); test-runner, inspector and watch options do not.
+  const execArgv = process.execArgv.filter((a) => !/^--(test|inspect|watch|experimental-test|eval|print)/.test(a));
+  const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' };
+  const chrt = chrtIdle();
+  if (chrt !== null) {
+    return fork(entry, [], { ...options, execPath: chrt, execArgv: ['--idle', '0', process.execPath, ...execArgv] });
+  }
+  const child = fork(entry, [], { ...options, execArgv });
+  log.warn('chrt --idle is not available: the background process runs at nice 19 instead of SCHED_IDLE');
+  try {
+    if (child.pid !== undefined) setPriority(child.pid, 19);
+  } catch {
+    // it exited already: its exit is handled where it was started
+  }
+  return child;
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
