@@ -4,17 +4,17 @@
  * nice level, which only lowers its share of the CPU.
  */
 import { fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { setPriority } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from '../log';
+import { findCommand } from '../util/find-command';
 
 /** `chrt` when it may set SCHED_IDLE here (probed once: the probe blocks). */
 let idleScheduler: string | null | undefined;
 
 function chrtIdle(): string | null {
   if (idleScheduler === undefined) {
-    const chrt = findOnPath('chrt');
+    const chrt = findCommand('chrt');
     idleScheduler = chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore' }).status === 0 ? chrt : null;
   }
   return idleScheduler;
@@ -38,17 +38,4 @@ export function spawnBackground(log: Logger): ChildProcess {
     // it exited already: its exit is handled where it was started
   }
   return child;
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }

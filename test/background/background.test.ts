@@ -303,14 +303,19 @@ describe('enhanced authentication of a background tenant', () => {
     config: { iterations: 128, users: { alice: { password: 'secret', tenant: 'acme', user: 'alice-s' } } },
   };
 
+  /** CONNECT as alice with the SCRAM method, and the proof for the broker's challenge (not sent yet). */
+  async function untilProof(port: number, clientId: string): Promise<{ raw: RawClient; proof: Buffer; serverSignature: Buffer }> {
+    const raw = await RawClient.open(port, 5);
+    const nonce = Buffer.from(`${clientId}-0123456789abcdef0123456789`);
+    raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId, username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
+    const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
+    return { raw, ...clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData) };
+  }
+
   test('the AUTH exchange happens in the broker, packets sent behind the last AUTH go along, and re-authentication works in the background process', T, async () => {
     const tb = await startAuthBroker({ auth: { providers: [scramProvider] }, background: { tenants: ['acme'] } });
     try {
-      const raw = await RawClient.open(tb.port, 5);
-      const nonce = Buffer.from('0123456789abcdef0123456789abcdef');
-      raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: 'scram-bg', username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
-      const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
-      const { proof, serverSignature } = clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData);
+      const { raw, proof, serverSignature } = await untilProof(tb.port, 'scram-bg');
       // The proof, and right behind it a SUBSCRIBE and a PUBLISH to it (decoded and held while the proof is checked).
       raw.write(
         Buffer.concat([
@@ -338,11 +343,7 @@ describe('enhanced authentication of a background tenant', () => {
   test('a malformed packet behind the last AUTH: CONNACK, what came before it is handled, then DISCONNECT 0x81, as in the broker', T, async () => {
     const tb = await startAuthBroker({ auth: { providers: [scramProvider] }, background: { tenants: ['acme'] } });
     try {
-      const raw = await RawClient.open(tb.port, 5);
-      const nonce = Buffer.from('fedcba9876543210fedcba9876543210');
-      raw.send({ type: 1, protocolName: 'MQTT', protocolVersion: 5, cleanStart: true, keepAlive: 60, clientId: 'scram-bad', username: 'alice', properties: { authenticationMethod: SCRAM, authenticationData: nonce } }, 5);
-      const challenge = (await raw.next(15)) as { properties: { authenticationData: Buffer } };
-      const { proof } = clientFinal('alice', 'secret', nonce, challenge.properties.authenticationData);
+      const { raw, proof } = await untilProof(tb.port, 'scram-bad');
       // A good QoS 1 PUBLISH, a PUBLISH with QoS 3, then a PINGREQ: the stream cannot go on past the bad packet.
       raw.write(
         Buffer.concat([

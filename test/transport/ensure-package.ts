@@ -9,23 +9,9 @@
  * locks are waited for, and the command is looked for again before every attempt.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findCommand } from '../../src/util/find-command';
 
-/** The absolute path of `cmd` on the PATH, or undefined. */
-export function findCommand(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findCommand };
 
 interface Run {
   code: number | null;
