@@ -165,6 +165,30 @@ describe('a tenant served by the background process', () => {
     raw.close();
   });
 
+  test('a client that sends CONNECT (with a will) and a PUBLISH and closes its side at once: both are handled there, then the connection ends and the will goes out', T, async () => {
+    const watcher = await connect(tb, { username: 'bulk/watch' });
+    const inbox = new Inbox(watcher);
+    await watcher.subscribeAsync('fin/#', { qos: 1 });
+    for (let round = 0; round < 5; round++) {
+      const raw = await RawClient.open(tb.port, 4);
+      raw.write(
+        Buffer.concat([
+          encodePacket({ type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 60, clientId: `fin-${round}`, username: 'bulk/fin', will: { topic: 'fin/will', payload: Buffer.from(`will-${round}`), qos: 1, retain: false } }, 4),
+          encodePacket({ type: 3, topic: 'fin/data', payload: Buffer.from(`data-${round}`), qos: 1, packetId: 1, retain: false, dup: false }, 4),
+        ]),
+      );
+      raw.socket.end();
+      assert.equal(((await raw.next(2)) as { reasonCode: number }).reasonCode, 0);
+      assert.ok(await raw.next(4), 'no PUBACK');
+      // Ended by the broker long before the 60 s keepalive would.
+      await raw.waitClosed(3000);
+    }
+    await inbox.waitFor(10, 5000);
+    const got = inbox.messages.map((m) => m.payload.toString()).sort();
+    assert.deepEqual(got, [0, 1, 2, 3, 4].flatMap((r) => [`data-${r}`, `will-${r}`]).sort());
+    await end(watcher);
+  });
+
   test('a burst of 1,500 connects of it is served, none refused', T, async () => {
     const raws = await Promise.all(Array.from({ length: 1500 }, () => RawClient.open(tb.port, 4)));
     raws.forEach((r, i) => r.send({ type: 1, protocolName: 'MQTT', protocolVersion: 4, cleanStart: true, keepAlive: 60, clientId: `burst-${i}`, username: 'bulk/burst' }, 4));
