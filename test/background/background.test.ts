@@ -86,6 +86,7 @@ describe('a tenant served by the background process', () => {
     const pid = tb.broker.background!.pid!;
     assert.ok(pid > 0 && pid !== process.pid);
     assert.equal(schedulingPolicy(pid), 5, 'the background process is not SCHED_IDLE');
+    assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--single-threaded-gc'), 'its garbage collection has helper threads');
     const c = await connect(tb, { username: 'bulk/u1' });
     const other = await connect(tb, { username: 'light/u1' });
     const stats = await tb.broker.background!.connections();
