@@ -78,6 +78,9 @@ process.on('message', (m: ToBackground, handle: unknown) => {
       tell({ type: 'adopted', id: m.id });
       return;
     }
+    case 'events':
+      want(m.events);
+      return;
     case 'stats':
       tell({ type: 'stats', id: m.id, stats: { pid: process.pid, connections: broker?.connectionsByTenant() ?? {} } });
       return;

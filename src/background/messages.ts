@@ -21,6 +21,8 @@ export type ToBackground =
   /** Sent with the socket as its handle; answered with `adopted`. */
   | { type: 'connection'; id: number; handed: HandedConnection; events: EventWish }
   | { type: 'stats'; id: number }
+  /** The event types the broker wants changed. */
+  | { type: 'events'; events: EventWish }
   | { type: 'stop' };
 
 export type FromBackground =

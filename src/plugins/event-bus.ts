@@ -11,6 +11,8 @@ export type TimedEvent = BrokerEvent & { time: number };
 export class EventBus {
   private collectors: EventCollector[] = [];
   private listeners: ((e: TimedEvent) => void)[] = [];
+  /** Told when what is wanted changes (a collector or listener added or removed). */
+  private watchers: (() => void)[] = [];
   /** Failures of collectors so far. */
   failures = 0;
 
@@ -26,14 +28,26 @@ export class EventBus {
 
   addCollector(c: EventCollector): void {
     this.collectors.push(c);
+    this.changed();
   }
 
   /** In-process listener (metrics, admin live views, tests). Returns a function that removes it. */
   listen(fn: (e: TimedEvent) => void): () => void {
     this.listeners.push(fn);
+    this.changed();
     return () => {
       this.listeners = this.listeners.filter((l) => l !== fn);
+      this.changed();
     };
+  }
+
+  /** Calls `fn` whenever `wanted` may have changed. */
+  watchWanted(fn: () => void): void {
+    this.watchers.push(fn);
+  }
+
+  private changed(): void {
+    for (const w of this.watchers) w();
   }
 
   /** The event types some collector or listener wants: 'all', or a list (empty: none). */

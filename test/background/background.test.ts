@@ -486,6 +486,19 @@ describe('the background process and the broker', () => {
     }
   });
 
+  test('a listener added while it runs hears its events from then on', T, async () => {
+    const tb = await startBroker({ background: { tenants: ['bulk'] } });
+    try {
+      const c = await connect(tb, { username: 'bulk/l', clientId: 'heard' });
+      const heard: TimedEvent[] = [];
+      tb.broker.events.listen((e) => heard.push(e));
+      await end(c);
+      await eventually(() => heard.some((e) => e.type === 'client.disconnected' && e.clientId === 'heard'), 'the disconnect of a connection made before the listener');
+    } finally {
+      await tb.stop();
+    }
+  });
+
   test('auth providers passed as objects are refused with background tenants (the background process could not use them)', async () => {
     await assert.rejects(startBroker({ background: { tenants: ['bulk'] } }, { authProviders: [] }), /background\.tenants/);
   });
