@@ -230,7 +230,12 @@ export class Broker {
       return;
     }
     // Before CONNECT names its tenant: the default block's timeout, and the largest packet of any tenant.
-    new Connection(transport, this.context, this.settings.get('default').connectTimeout * 1000, this.settings.connectPacketLimit);
+    new Connection(transport, this.context, this.connectTimeoutMs, this.settings.connectPacketLimit);
+  }
+
+  /** Before CONNECT names its tenant, the default block times the connection. */
+  private get connectTimeoutMs(): number {
+    return this.settings.get('default').connectTimeout * 1000;
   }
 
   /** Goes on with a connection the broker handed to this background process. */
@@ -239,7 +244,7 @@ export class Broker {
       socket.destroy();
       return;
     }
-    adoptConnection(socket, handed, this.context, this.settings.get('default').connectTimeout * 1000, this.settings.connectPacketLimit);
+    adoptConnection(socket, handed, this.context, this.connectTimeoutMs, this.settings.connectPacketLimit);
   }
 
   /** Open connections by tenant. */

@@ -78,7 +78,7 @@ process.on('message', (m: ToBackground, handle: unknown) => {
       tell({ type: 'adopted', id: m.id });
       return;
     }
-    case 'events':
+    case 'wanted':
       want(m.events);
       return;
     case 'stats':

@@ -68,7 +68,7 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
     private readonly clock: Clock,
   ) {
     this.tenants = new Set(config.background.tenants);
-    events.watchWanted(() => this.tell({ type: 'events', events: this.events.wanted }));
+    events.watchWanted(() => this.tell({ type: 'wanted', events: this.events.wanted }));
   }
 
   serves(tenantId: string): boolean {

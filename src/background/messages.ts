@@ -22,7 +22,7 @@ export type ToBackground =
   | { type: 'connection'; id: number; handed: HandedConnection; events: EventWish }
   | { type: 'stats'; id: number }
   /** The event types the broker wants changed. */
-  | { type: 'events'; events: EventWish }
+  | { type: 'wanted'; events: EventWish }
   | { type: 'stop' };
 
 export type FromBackground =

@@ -6,7 +6,7 @@
  * decision is pending (authentication, an asynchronous ACL answer) are held, and the socket is paused,
  * so packets are always handled in order. Version differences live in this folder only.
  */
-import { consumeInput, endWhenIdle, inputUnblocked, readInput } from './input-flow';
+import { consumeInput, endWhenIdle, inputUnblocked, readInput, reportPendingError } from './input-flow';
 import { PacketDecoder, type DecodeError, type PacketSink } from '../codec/decoder';
 import type { Packet, Properties, ProtocolVersion, QoS } from '../codec/packets';
 import type { DropReason } from '../plugins/events';
@@ -325,13 +325,7 @@ export class Connection implements TransportHandler, PacketSink, SessionOwner, D
         this.dispatch(held[i]!);
       }
     }
-    if (this.blocked > 0) return;
-    const err = this.pendingError;
-    if (err !== undefined && this.state === ConnState.Connected) {
-      this.pendingError = undefined;
-      this.closeWith(err.reasonCode, true, err.message);
-      return;
-    }
+    if (this.blocked > 0 || reportPendingError(this)) return;
     if (this.state !== ConnState.Closed) this.inputGate?.release(Hold.Packets);
   }
 

@@ -76,12 +76,20 @@ const feedLater = new TurnBatch<Connection>((conn) => {
   conn.pendingInput = undefined;
   consumeInput(conn, rest);
   // A decode error handed over with the input of a connection that changed process (handoff.ts).
-  const err = conn.pendingError;
-  if (err !== undefined && !conn.closed && !conn.holdingPackets && conn.pendingInput === undefined) {
-    conn.pendingError = undefined;
-    conn.closeWith(err.reasonCode, true, err.message);
-  }
+  if (!conn.holdingPackets && conn.pendingInput === undefined) reportPendingError(conn);
 });
+
+/**
+ * A decode error that waited for the packets before it (held behind a decision, or handed over with
+ * them) is reported once they are handled: DISCONNECT with its reason code. Returns whether it was.
+ */
+export function reportPendingError(conn: Connection): boolean {
+  const err = conn.pendingError;
+  if (err === undefined || conn.state !== ConnState.Connected) return false;
+  conn.pendingError = undefined;
+  conn.closeWith(err.reasonCode, true, err.message);
+  return true;
+}
 
 /** Decoding failed: the reason code for this connection only (see docs/errors.md). */
 function decodeFailed(conn: Connection, err: DecodeError): void {
