@@ -5,7 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import { AuthService } from './auth/auth-service';
-import { BackgroundProcess } from './background/background-process';
+import type { BackgroundProcess } from './background/background-process';
+import { Placement } from './background/placement';
 import { adoptConnection, type HandedConnection } from './connection/handoff';
 import { createAuthProviders } from './auth/providers';
 import type { BrokerConfig, ListenerConfig } from './config/schema';
@@ -75,8 +76,8 @@ export class Broker {
   quotas: Quotas;
   private settingsRefresh: SettingsRefresher | undefined;
   fairness: FairScheduler | undefined;
-  /** The process that serves `background.tenants`, when there are any. */
-  background: BackgroundProcess | undefined;
+  /** Which process serves which tenant (undefined in a background process, and with nothing to place). */
+  placement: Placement | undefined;
   private context!: ConnectionContext;
   private stopping: Promise<void> | undefined;
 
@@ -129,7 +130,7 @@ export class Broker {
       await broker.init(options);
     } catch (err) {
       // A background process started before the failure (a listener's port taken) must not outlive it.
-      await broker.background?.stop(1000);
+      await broker.placement?.stop(1000);
       throw err;
     }
     return broker;
@@ -184,14 +185,19 @@ export class Broker {
       checkDelivery: config.auth.checkDelivery,
       background: undefined,
     };
-    if (config.background.tenants.length > 0) {
-      // The background process builds its parts from the configuration: objects handed in here cannot go there.
-      if (options.authProviders || options.balancer) {
-        throw new RatatoskError('RTK_CONFIG_INVALID', 'background.tenants: auth providers and balancers passed as objects cannot serve a background process; configure them');
-      }
-      this.background = new BackgroundProcess(config, baseDir, this.log, this.events, this.clock);
-      await this.background.start();
-      this.context = { ...this.context, background: this.background };
+    const named = config.background.tenants.length > 0;
+    // Automatic placement rides on the fair scheduler's measurements. The background process builds
+    // its parts from the configuration: with objects handed in here (embedding), nothing moves there.
+    const auto = config.background.auto.enabled && this.fairness !== undefined && !options.authProviders && !options.balancer;
+    if (named && (options.authProviders || options.balancer)) {
+      throw new RatatoskError('RTK_CONFIG_INVALID', 'background.tenants: auth providers and balancers passed as objects cannot serve a background process; configure them');
+    }
+    if (named || auto) {
+      const placement = new Placement(this, { ...config, background: { ...config.background, auto: { ...config.background.auto, enabled: auto } } }, baseDir, this.log, this.events, this.clock);
+      this.placement = placement;
+      await placement.start();
+      if (auto) this.fairness!.observer = (load) => placement.interval(load);
+      this.context = { ...this.context, background: placement };
     }
     this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
@@ -236,6 +242,16 @@ export class Broker {
   /** Before CONNECT names its tenant, the default block times the connection. */
   private get connectTimeoutMs(): number {
     return this.settings.get('default').connectTimeout * 1000;
+  }
+
+  /** The background process, once started (see `placement`). */
+  get background(): BackgroundProcess | undefined {
+    return this.placement?.backgroundProcess;
+  }
+
+  /** The time (TenantHolder: tenants move between processes). */
+  now(): number {
+    return this.clock.now();
   }
 
   /** Goes on with a connection the broker handed to this background process. */
@@ -289,13 +305,15 @@ export class Broker {
     // Stop accepting first; the listeners' close completes once their sockets are gone.
     const listenersClosed = Promise.all(this.listeners.map((l) => l.stop()));
     // The background process closes its own clients and store meanwhile.
-    const backgroundStopped = this.background?.stop((this.config.shutdownTimeout + 2) * 1000);
-    this.sessions.stopping = true;
+    const backgroundStopped = this.placement?.stop((this.config.shutdownTimeout + 2) * 1000);
+    this.sessions.keepingWills = true;
     for (const c of [...this.connections.values()]) {
       c.closeWith(ReasonCode.ServerShuttingDown, false, 'server shutting down');
     }
-    // Clients get a moment to read their DISCONNECT and close; whatever is left is cut.
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    // Clients get a moment to read their DISCONNECT and close; whatever is left is cut. The timer
+    // holds the process: sockets that are paused (fair scheduling) do not, and the stores must
+    // still be flushed and closed after it.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 1000));
     await Promise.race([listenersClosed, grace]);
     for (const l of this.listeners) l.destroyAll();
     await listenersClosed;

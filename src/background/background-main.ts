@@ -10,11 +10,14 @@ import { Broker } from '../broker';
 import type { BrokerConfig } from '../config/schema';
 import { createLogger } from '../log';
 import type { TimedEvent } from '../plugins/event-bus';
+import { putTenant, takeTenant } from '../tenant/tenant-transfer';
 import type { EventWish, FromBackground, ToBackground } from './messages';
 
 /** Milliseconds events wait to go to the broker together (one message for many). */
 const EVENT_BATCH_MS = 5;
 const EVENT_BATCH_MAX = 500;
+/** How often it tells the broker its tenants' inbound rates (ms). */
+const LOAD_REPORT_MS = 1000;
 
 let broker: Broker | undefined;
 let starting = false;
@@ -78,6 +81,12 @@ process.on('message', (m: ToBackground, handle: unknown) => {
       tell({ type: 'adopted', id: m.id });
       return;
     }
+    case 'tenant':
+      if (broker) putTenant(broker, m.state);
+      return;
+    case 'release':
+      if (broker) tell({ type: 'released', state: takeTenant(broker, m.tenantId) });
+      return;
     case 'wanted':
       want(m.events);
       return;
@@ -102,15 +111,43 @@ async function start(config: BrokerConfig, baseDir: string): Promise<void> {
     listeners: [],
     // Its tenants' sessions and retained messages, apart from the broker's own store.
     dataDir: join(config.dataDir, 'background'),
-    background: { ...config.background, tenants: [] },
+    background: { ...config.background, tenants: [], auto: { ...config.background.auto, enabled: false } },
     // Events go to the broker, whose collectors report them once for both processes.
     events: [],
   };
   broker = await Broker.start({ config: own, logger: log, baseDir, eventCollectors: [{ report: forward }] });
-  tell({ type: 'ready' });
+  reportLoad(broker);
+  tell({ type: 'ready', tenants: heldTenants(broker) });
   starting = false;
   if (stopping) {
     stopping = false;
     stop();
   }
+}
+
+/** Tenants it holds state of: sessions restored from its store, retained messages. */
+function heldTenants(b: Broker): string[] {
+  const ids = new Set(b.retained.tenantIds());
+  for (const t of b.tenants.values()) ids.add(t.id);
+  return [...ids];
+}
+
+/** Tells the broker, every second, the inbound bytes per second of each tenant that sent some. */
+function reportLoad(b: Broker): void {
+  const fairness = b.fairness;
+  if (fairness === undefined) return;
+  let bytes = new Map<string, number>();
+  let since = performance.now();
+  fairness.observer = (load) => {
+    for (const [id, n] of load.bytes) bytes.set(id, (bytes.get(id) ?? 0) + n);
+  };
+  setInterval(() => {
+    const now = performance.now();
+    const seconds = Math.max(0.001, (now - since) / 1000);
+    const rates: Record<string, number> = {};
+    for (const [id, n] of bytes) rates[id] = n / seconds;
+    bytes = new Map();
+    since = now;
+    tell({ type: 'load', rates });
+  }, LOAD_REPORT_MS).unref();
 }

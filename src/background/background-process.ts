@@ -13,15 +13,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import type { ConnectPacket } from '../codec/packets';
 import type { BrokerConfig } from '../config/schema';
-import type { Connection } from '../connection/connection';
-import type { BackgroundPlacement } from '../connection/context';
-import type { Authenticated } from '../connection/handle-connect';
-import { handOff, type HandedConnection, type HandoffTarget } from '../connection/handoff';
+import type { HandedConnection, HandoffTarget } from '../connection/handoff';
 import { RatatoskError } from '../errors';
 import type { Logger } from '../log';
 import type { EventBus } from '../plugins/event-bus';
+import type { TenantState } from '../tenant/tenant-transfer';
 import type { Clock } from '../util/clock';
 import type { BackgroundStats, FromBackground, ToBackground } from './messages';
 import { spawnBackground } from './spawn';
@@ -40,12 +37,21 @@ interface InFlight {
   at: number;
 }
 
-export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
+/** What the process reports to the one that placed tenants in it (placement.ts). */
+export interface BackgroundListener {
+  /** Ready (again): `tenants` are those it holds state of. */
+  ready(tenants: string[]): void;
+  /** Gone (exited or its channel closed): nothing sent to it since will be answered. */
+  lost(): void;
+  load(rates: Record<string, number>): void;
+  released(state: TenantState): void;
+}
+
+export class BackgroundProcess implements HandoffTarget {
   private child: ChildProcess | undefined;
   private ready = false;
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
-  private readonly tenants: ReadonlySet<string>;
   private readonly stats = new Map<number, (s: BackgroundStats) => void>();
   private statsSeq = 0;
   /**
@@ -66,13 +72,9 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
     private readonly log: Logger,
     private readonly events: EventBus,
     private readonly clock: Clock,
+    private readonly listener: BackgroundListener,
   ) {
-    this.tenants = new Set(config.background.tenants);
     events.watchWanted(() => this.tell({ type: 'wanted', events: this.events.wanted }));
-  }
-
-  serves(tenantId: string): boolean {
-    return this.tenants.has(tenantId);
   }
 
   /** The process id while it is ready. */
@@ -118,7 +120,8 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
           settled = true;
           this.ready = true;
           this.everReady = true;
-          this.log.info({ pid: child.pid, tenants: [...this.tenants] }, 'background process ready');
+          this.log.info({ pid: child.pid, tenants: m.tenants }, 'background process ready');
+          this.listener.ready(m.tenants);
           resolve();
         } else if (m.type === 'failed') {
           failed(m.message);
@@ -130,6 +133,10 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
         } else if (m.type === 'stats') {
           this.stats.get(m.id)?.(m.stats);
           this.stats.delete(m.id);
+        } else if (m.type === 'load') {
+          this.listener.load(m.rates);
+        } else if (m.type === 'released') {
+          this.listener.released(m.state);
         }
       });
       child.on('error', (err) => {
@@ -153,12 +160,23 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
     });
   }
 
-  handOff(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
-    handOff(conn, p, clientId, assigned, result, this);
+  /** Whether it is ready and connected (what is sent now reaches it). */
+  get available(): boolean {
+    return this.ready && this.child?.connected === true;
+  }
+
+  /** Gives it a tenant's state (before any of the tenant's connections). */
+  putTenant(state: TenantState): void {
+    this.tell({ type: 'tenant', state });
+  }
+
+  /** Asks it to give a tenant up (answered through `BackgroundListener.released`). */
+  release(tenantId: string): void {
+    this.tell({ type: 'release', tenantId });
   }
 
   unavailable(): string | undefined {
-    if (!this.ready || this.child?.connected !== true) return 'background process not available';
+    if (!this.available) return 'background process not available';
     if (this.inFlight.size >= MAX_IN_FLIGHT) return 'background process busy';
     return undefined;
   }
@@ -181,9 +199,11 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
 
   /** The process is gone (its channel closed, or it exited): nothing more goes to it. */
   private lost(): void {
+    const was = this.ready;
     this.ready = false;
     for (const f of this.inFlight.values()) f.socket.destroy();
     this.inFlight.clear();
+    if (was) this.listener.lost();
   }
 
   /**
@@ -212,7 +232,7 @@ export class BackgroundProcess implements BackgroundPlacement, HandoffTarget {
 
   /** Open connections of the background process, by tenant (empty when it is not running). */
   connections(): Promise<BackgroundStats> {
-    if (!this.ready || this.child?.connected !== true) return Promise.resolve({ pid: 0, connections: {} });
+    if (!this.available) return Promise.resolve({ pid: 0, connections: {} });
     const id = ++this.statsSeq;
     return new Promise((resolve) => {
       this.stats.set(id, resolve);

@@ -162,9 +162,22 @@ export const configSchema = z
         tenants: z.array(z.string().min(1)).default([]),
         /** Seconds between restarts of a background process that exited. */
         restartSeconds: z.number().min(0.1).default(1),
+        /**
+         * Automatic placement (needs fair scheduling): a tenant that brings most of the input of a
+         * busy broker while others are active, for `afterSeconds`, moves to the background process
+         * (started when first needed); it comes back once it has stayed calm for `calmSeconds`.
+         */
+        auto: z
+          .object({
+            enabled: z.boolean().default(true),
+            afterSeconds: z.number().min(0.1).max(3600).default(3),
+            calmSeconds: z.number().min(1).max(86400).default(60),
+          })
+          .strict()
+          .default({ enabled: true, afterSeconds: 3, calmSeconds: 60 }),
       })
       .strict()
-      .default({ tenants: [], restartSeconds: 1 }),
+      .default({ tenants: [], restartSeconds: 1, auto: { enabled: true, afterSeconds: 3, calmSeconds: 60 } }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

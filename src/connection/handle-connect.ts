@@ -81,6 +81,12 @@ export function onAuthenticated(conn: Connection, p: ConnectPacket, clientId: st
     background.handOff(conn, p, clientId, assigned, result);
     return;
   }
+  serveHere(conn, p, clientId, assigned, result);
+}
+
+/** Goes on in this process: the tenant's settings, redirection, then the session and CONNACK. */
+export function serveHere(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
+  if (conn.state !== ConnState.Authenticating) return; // closed meanwhile
   const settingsReady = conn.ctx.ensureSettings(result.tenantId);
   if (settingsReady) {
     // A tenant seen for the first time: its settings come from the setting provider first.
@@ -117,6 +123,11 @@ function redirectOrComplete(conn: Connection, p: ConnectPacket, clientId: string
 
 function completeConnect(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
   const ctx = conn.ctx;
+  // Its tenant moved to the background process while settings or redirection were decided.
+  if (ctx.background !== undefined && ctx.background.serves(result.tenantId)) {
+    ctx.background.handOff(conn, p, clientId, assigned, result);
+    return;
+  }
   const tenant = ctx.tenants.get(result.tenantId);
   // Count the connection in its tenant from now on, so a takeover of the tenant's only other
   // connection does not leave the tenant looking idle (and dropped) midway.

@@ -41,6 +41,8 @@ export type BrokerEvent =
   | { type: 'session.started'; tenantId: string; clientId: string; persistent: boolean; resumed: boolean }
   | { type: 'session.ended'; tenantId: string; clientId: string; reason: 'clean' | 'expired' | 'taken-over' | 'kicked' | 'clean-start' }
   | { type: 'will.published'; tenantId: string; clientId: string; topic: string }
-  | { type: 'retain.changed'; tenantId: string; topic: string; deleted: boolean };
+  | { type: 'retain.changed'; tenantId: string; topic: string; deleted: boolean }
+  /** A tenant moved between the broker's process and its background process (automatic placement). */
+  | { type: 'tenant.moved'; tenantId: string; to: 'background' | 'broker'; sessions: number; retained: number };
 
 export type BrokerEventType = BrokerEvent['type'];

@@ -76,6 +76,10 @@ export class MemoryRetainStore implements RetainStore {
     return out;
   }
 
+  tenantIds(): string[] {
+    return [...this.tenants.keys()];
+  }
+
   sweep(now: number): number {
     let removed = 0;
     for (const tenantId of [...this.tenants.keys()]) removed += this.sweepExpired(tenantId, now);

@@ -18,6 +18,8 @@ export interface RetainStore {
   usage(tenantId: string): RetainUsage;
   /** Every tenant with retained messages, and their topics (admin listing). */
   list(tenantId: string, offset: number, limit: number, now: number): Message[];
+  /** Tenants with retained messages. */
+  tenantIds(): string[];
   /** Removes expired messages; returns how many. */
   sweep(now: number): number;
   /**

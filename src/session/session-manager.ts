@@ -41,12 +41,13 @@ export type SessionEndReason = 'clean' | 'expired' | 'taken-over' | 'kicked' | '
 
 export class SessionManager {
   /**
-   * Set while the broker shuts down: the connections it closes keep the wills of their persistent
-   * sessions, stored, so that after a restart the will is published when its delay has passed since
-   * the shutdown, unless the client is back (as after a crash). MQTT 5 publishes a will when the
-   * server closes the connection; a shutdown only postpones it.
+   * Set while the broker shuts down, or moves a tenant to its other process: the connections it
+   * closes keep the wills of their persistent sessions, stored (or carried), so that after a restart
+   * (or where the tenant went) the will is published when its delay has passed, unless the client is
+   * back (as after a crash). MQTT 5 publishes a will when the server closes the connection; a
+   * shutdown or a move only postpones it.
    */
-  stopping = false;
+  keepingWills = false;
 
   constructor(
     private readonly scheduler: DeadlineScheduler,
@@ -124,7 +125,7 @@ export class SessionManager {
     const now = this.now();
     session.detach(now);
     const will = publishWill ? session.will : undefined;
-    if (!publishWill && !(this.stopping && session.expiryInterval > 0)) session.will = undefined;
+    if (!publishWill && !(this.keepingWills && session.expiryInterval > 0)) session.will = undefined;
     if (session.expiryInterval === 0) {
       session.will = undefined;
       if (will) this.publishWill(session, will);
@@ -246,9 +247,29 @@ export class SessionManager {
   end(session: Session, reason: SessionEndReason): void {
     if (session.ended) return;
     const tenant = session.host as Tenant;
+    const pendingWill = session.will;
+    this.drop(session);
+    this.events.emit({ type: 'session.ended', tenantId: tenant.id, clientId: session.clientId, reason });
+    // [MQTT-3.1.2-8] the will is published at the latest when the session ends.
+    // That includes a session replaced by a clean start: the new connection is a new session.
+    if (pendingWill) this.publishWill(session, pendingWill);
+    if (!session.connected) this.tenantMayBeIdle(tenant);
+  }
+
+  /**
+   * Removes a disconnected session that lives on in another process (its tenant moved there): gone
+   * from here, memory and store, without a will or an event.
+   */
+  remove(session: Session): void {
+    if (session.ended) return;
+    this.drop(session);
+    if (!session.connected) this.tenantMayBeIdle(session.host as Tenant);
+  }
+
+  private drop(session: Session): void {
+    const tenant = session.host as Tenant;
     session.ended = true;
     this.cancelTimers(session);
-    const pendingWill = session.will;
     session.will = undefined;
     for (const sub of session.subscriptions.values()) this.unindex(tenant, sub);
     session.subscriptions.clear();
@@ -257,11 +278,6 @@ export class SessionManager {
     tenant.usage.sessions--;
     if (session.persistent) tenant.usage.persistentSessions--;
     session.host.persistence?.sessionEnded(session);
-    this.events.emit({ type: 'session.ended', tenantId: tenant.id, clientId: session.clientId, reason });
-    // [MQTT-3.1.2-8] the will is published at the latest when the session ends.
-    // That includes a session replaced by a clean start: the new connection is a new session.
-    if (pendingWill) this.publishWill(session, pendingWill);
-    if (!session.connected) this.tenantMayBeIdle(tenant);
   }
 
   /** Adds or replaces a subscription; returns whether it is new. */

@@ -109,7 +109,23 @@ export interface FairSchedulerOptions {
   soloSliceMs: number;
 }
 
+/** One interval as the scheduler measured it (see background/placement.ts). */
+export interface IntervalLoad {
+  /** Event-loop utilization in the interval (0..1). */
+  elu: number;
+  elapsedMs: number;
+  /** Inbound bytes per millisecond the loop handles when fully busy (estimate; 0 before any load). */
+  capacityPerMs: number;
+  /** Tenants that sent something within the last half second. */
+  active: number;
+  /** Inbound bytes of each tenant that sent some in the interval. */
+  bytes: Map<string, number>;
+}
+
 export class FairScheduler {
+  /** Told about every interval, when set. */
+  observer: ((load: IntervalLoad) => void) | undefined;
+
   private timer: NodeJS.Timeout | undefined;
   private last: EventLoopUtilization = performance.eventLoopUtilization();
   private readonly seen = new Set<FairTenant>();
@@ -414,6 +430,11 @@ export class FairScheduler {
       }
       active.push(t);
       weights += t.settings.fairnessWeight;
+    }
+    if (this.observer !== undefined) {
+      const bytes = new Map<string, number>();
+      for (const t of this.seen) if (t.fairBytes > 0) bytes.set(t.id, t.fairBytes);
+      this.observer({ elu, elapsedMs: elapsed, capacityPerMs: this.perMs, active: active.length, bytes });
     }
     for (const t of this.limited) t.fairAllowance = Infinity;
     this.limited = [];

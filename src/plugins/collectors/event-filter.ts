@@ -15,6 +15,7 @@ export const EVENT_TYPES = [
   'session.ended',
   'will.published',
   'retain.changed',
+  'tenant.moved',
 ] as const satisfies readonly BrokerEventType[];
 
 // Fails to compile when an event type is added to BrokerEvent but not to EVENT_TYPES.
