@@ -377,7 +377,8 @@ async function noisy(sc) {
 
 async function noisyCase(N, cfg, c) {
   try {
-    return await withBroker(cfg.broker ?? 'ratatosk', cfg.broker ? {} : { config: cfg.config }, async (b, port) => {
+    // Ratatosk logs at info: its automatic placement says when it moved a tenant (reported against B's window).
+    return await withBroker(cfg.broker ?? 'ratatosk', cfg.broker ? {} : { config: cfg.config, logLevel: 'info' }, async (b, port) => {
       const out = { broker: b.commands, loadBefore: Math.round(loadavg()[0] * 100) / 100 };
       let flood;
       let hog;
@@ -412,12 +413,18 @@ async function noisyCase(N, cfg, c) {
         }
         let s0;
         let s1;
+        const bStart = Date.now();
+        let measuredFrom;
         out.b = await runTool(genArgs(port, b.pid, N.b), {
           onLine: (l) => {
-            if (l === 'measuring') s0 = cpuTimes();
-            else if (l === 'draining') s1 = cpuTimes();
+            if (l === 'measuring') {
+              s0 = cpuTimes();
+              measuredFrom = Date.now();
+            } else if (l === 'draining') s1 = cpuTimes();
           },
         });
+        // Tenant moves (automatic placement), in seconds from the start of B's measured window.
+        out.moves = movesIn(b.lines, measuredFrom ?? bStart);
         out.cpuBusyPct = cpuBusy(s0, s1);
         out.loadAfter = Math.round(loadavg()[0] * 100) / 100;
       } finally {
@@ -437,6 +444,21 @@ async function noisyCase(N, cfg, c) {
   }
 }
 
+/** `tenant moved` lines of a Ratatosk log: who went where, in seconds from `from` (ms since the epoch). */
+function movesIn(lines, from) {
+  const out = [];
+  for (const l of lines ?? []) {
+    if (!l.includes('"tenant moved"')) continue;
+    try {
+      const j = JSON.parse(l.slice(l.indexOf('{')));
+      out.push({ tenantId: j.tenantId, to: j.to, atS: Math.round((Date.parse(j.time) - from) / 100) / 10 });
+    } catch {
+      // not JSON
+    }
+  }
+  return out;
+}
+
 function noisyBrief(r) {
   if (r.error) return `ERROR ${r.error}`;
   const x = r.b?.report;
@@ -446,7 +468,8 @@ function noisyBrief(r) {
     : `B ERROR ${r.b?.error}`;
   const as = r.a ? (a ? `; A delivered ${Math.round(a.throughput.deliveredPerSec)}/s sent ${Math.round(a.throughput.sentPerSec)}/s, A gen cpu ${a.self.cpuPct.toFixed(0)}%` : `; A ERROR ${r.a.error}`) : '';
   const cpu = r.cpuBusyPct ? `; cpu0/cpu1 busy ${r.cpuBusyPct.map((v) => v.toFixed(0)).join('/')}%` : '';
-  return `${bs}${as}${cpu}; load ${r.loadBefore}`;
+  const moves = r.moves?.length ? `; moved ${r.moves.map((m) => `${m.tenantId}→${m.to} at ${m.atS} s`).join(', ')}` : '';
+  return `${bs}${as}${cpu}${moves}; load ${r.loadBefore}`;
 }
 
 function sleep(ms) {

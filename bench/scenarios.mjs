@@ -119,6 +119,7 @@ export function scenarios(quick) {
 
   /** Tenant A: 100 publishers on their own topics to 2 wildcard subscribers, unlimited (or at `rate`); stopped by SIGINT after B's run. */
   function floodArgs(qos, rate = 0) {
-    return ['-u', 'tenantA/a', '-P', '100', '-S', '2', '--topics', 'own', '--filter', 'wildcard', '-q', String(qos), '-r', String(rate), '-d', '600', '--warmup', d(2, 1), '--drain', '5', '--workers', '1', '-v'];
+    // --reconnect: a broker may move A to another process (automatic placement) and close its connections.
+    return ['-u', 'tenantA/a', '-P', '100', '-S', '2', '--topics', 'own', '--filter', 'wildcard', '-q', String(qos), '-r', String(rate), '-d', '600', '--warmup', d(2, 1), '--drain', '5', '--workers', '1', '--reconnect', '200', '-v'];
   }
 }

@@ -21,7 +21,7 @@ import type { EventBus } from '../plugins/event-bus';
 import type { TenantState } from '../tenant/tenant-transfer';
 import type { Clock } from '../util/clock';
 import type { BackgroundStats, FromBackground, ToBackground } from './messages';
-import { spawnBackground } from './spawn';
+import { rankLast, spawnBackground } from './spawn';
 
 /**
  * Connections on their way, at most (more are refused with 0x88), and how long the broker keeps one
@@ -95,10 +95,11 @@ export class BackgroundProcess implements HandoffTarget {
   /** Starts the process; resolves once it is ready for connections. */
   start(): Promise<void> {
     this.startCount++;
-    const child = spawnBackground(this.log);
+    const child = spawnBackground();
     this.child = child;
     return new Promise((resolve, reject) => {
       let settled = false;
+      let readySent = false;
       const failed = (why: string): void => {
         if (!settled) {
           settled = true;
@@ -117,12 +118,18 @@ export class BackgroundProcess implements HandoffTarget {
       };
       child.on('message', (m: FromBackground) => {
         if (m.type === 'ready' && !settled) {
-          settled = true;
-          this.ready = true;
+          // It started: from here an exit is restarted, not a failed start.
           this.everReady = true;
-          this.log.info({ pid: child.pid, tenants: m.tenants }, 'background process ready');
-          this.listener.ready(m.tenants);
-          resolve();
+          readySent = true;
+          // Ranked last before it gets any work.
+          void rankLast(child.pid!, this.log).then(() => {
+            if (settled || child.exitCode !== null || child.signalCode !== null) return;
+            settled = true;
+            this.ready = true;
+            this.log.info({ pid: child.pid, tenants: m.tenants }, 'background process ready');
+            this.listener.ready(m.tenants);
+            resolve();
+          });
         } else if (m.type === 'failed') {
           failed(m.message);
         } else if (m.type === 'adopted') {
@@ -152,6 +159,11 @@ export class BackgroundProcess implements HandoffTarget {
       child.on('exit', (code, signal) => {
         for (const answer of this.stats.values()) answer({ pid: 0, connections: {} });
         this.stats.clear();
+        if (readySent && !settled) {
+          // It exited while being ranked last: it did start (and is started again below).
+          settled = true;
+          resolve();
+        }
         failed(`exited while starting (code ${code}, signal ${signal})`);
         if (!this.stopped && this.everReady) this.log.error({ code, signal, restartSeconds: this.config.background.restartSeconds }, 'background process exited; restarting');
         ended();

@@ -37,6 +37,11 @@ export class LoadWatch {
 
   constructor(private readonly options: LoadWatchOptions) {}
 
+  /** Whether some tenant is on its way to moving out (the background process can get ready meanwhile). */
+  get hasCandidate(): boolean {
+    return this.candidate !== undefined;
+  }
+
   /**
    * One interval of the broker's own loop. Returns the tenant to move out, if one has been the
    * candidate long enough and `movable` allows it.

@@ -122,7 +122,11 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
       conn.refuse(ReasonCode.ServerUnavailable, 'background process not available', p.protocolVersion);
       return;
     }
-    handOff(conn, p, clientId, assigned, result, process);
+    handOff(conn, p, clientId, assigned, result, {
+      // The socket goes after this turn: by then its tenant may be on its way back (the client connects again).
+      unavailable: () => (this.returning.has(tenantId) ? 'tenant moving back to the broker; connect again' : process.unavailable()),
+      send: (socket, handed) => process.send(socket, handed),
+    });
   }
 
   private wait(list: Waiting[], w: Waiting): void {
@@ -133,8 +137,14 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
 
   /** One interval of the broker's fair scheduler. */
   interval(load: IntervalLoad): void {
-    const tenantId = this.watch?.interval(load, this.clock.now(), this.movable);
+    const watch = this.watch;
+    if (watch === undefined) return;
+    const tenantId = watch.interval(load, this.clock.now(), this.movable);
     if (tenantId !== undefined) this.moveOut(tenantId);
+    else if (watch.hasCandidate && this.process === undefined && this.clock.now() - this.startFailedAt >= START_RETRY_MS) {
+      // A tenant may move soon: the process starts now, so that it is ready by then.
+      this.starting ??= this.startLazily();
+    }
   }
 
   private readonly movable = (tenantId: string): boolean => {

@@ -1,9 +1,12 @@
 /**
- * Starting the background process: under `chrt --idle 0` (every thread of it SCHED_IDLE); where
- * `chrt` is missing or may not do that (a sandbox that forbids sched_setscheduler), at the lowest
- * nice level, which only lowers its share of the CPU.
+ * Starting the background process, then ranking it last: once it is ready, every thread of it goes
+ * to SCHED_IDLE (`chrt --idle -a -p 0`); where `chrt` is missing or may not do that (a sandbox that
+ * forbids sched_setscheduler), to the lowest nice level, which only lowers its share of the CPU.
+ * It starts at normal priority: on a CPU that a flood keeps busy, an idle-class process would
+ * hardly get to start, and the flood is what it is started for.
  */
-import { fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
+import { execFile, fork, spawnSync, type ChildProcess, type ForkOptions } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log';
@@ -20,7 +23,7 @@ function chrtIdle(): string | null {
   return idleScheduler;
 }
 
-export function spawnBackground(log: Logger): ChildProcess {
+export function spawnBackground(): ChildProcess {
   const entry = join(__dirname, 'background-main.js');
   // The broker's Node.js options carry over (bin/ratatosk's garbage-collector settings); test-runner,
   // inspector and watch options do not. And its garbage collection runs on its main thread only:
@@ -29,17 +32,32 @@ export function spawnBackground(log: Logger): ChildProcess {
   // idle-class threads delay another process so is not understood).
   const execArgv = process.execArgv.filter((a) => !/^--(test|inspect|watch|experimental-test|eval|print)/.test(a));
   if (!execArgv.includes('--single-threaded-gc')) execArgv.push('--single-threaded-gc');
-  const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' };
+  const options: ForkOptions = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv };
+  return fork(entry, [], options);
+}
+
+/**
+ * Ranks a started background process last: SCHED_IDLE for every thread it has (threads it starts
+ * later inherit it), or nice 19 for each where that is not allowed. Resolves when done.
+ */
+export async function rankLast(pid: number, log: Logger): Promise<void> {
   const chrt = chrtIdle();
   if (chrt !== null) {
-    return fork(entry, [], { ...options, execPath: chrt, execArgv: ['--idle', '0', process.execPath, ...execArgv] });
+    const ok = await new Promise<boolean>((resolve) => execFile(chrt, ['--idle', '-a', '-p', '0', String(pid)], (err) => resolve(err === null)));
+    if (ok) return;
   }
-  const child = fork(entry, [], { ...options, execArgv });
   log.warn('chrt --idle is not available: the background process runs at nice 19 instead of SCHED_IDLE');
+  let threads: string[];
   try {
-    if (child.pid !== undefined) setPriority(child.pid, 19);
+    threads = readdirSync(`/proc/${pid}/task`);
   } catch {
-    // it exited already: its exit is handled where it was started
+    threads = [String(pid)];
   }
-  return child;
+  for (const tid of threads) {
+    try {
+      setPriority(Number(tid), 19);
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

@@ -6,7 +6,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { decodeOne } from '../codec/decoder';
 import { isDecodeError } from '../codec/decode-error';
-import type { Context } from './context';
+import { PHASE_DONE, type Context } from './context';
 import { DISCONNECT, PINGREQ, connectBytes, packetSize, subscribeBytes } from './wire';
 
 export const S_NEW = 0;
@@ -110,11 +110,48 @@ export abstract class Conn {
       }
       this.ctx.error(`${this.clientId}: ${why} during the handshake`);
       this.finishHandshake(false);
-    } else if (wasReady && this.ctx.phase < 3) {
+    } else if (wasReady && this.ctx.phase < PHASE_DONE) {
+      if (this.ctx.options.reconnectMs > 0) {
+        this.reconnectLater();
+        return;
+      }
       this.ctx.counters.closedAfterReady++;
       this.ctx.error(`${this.clientId}: ${why}`);
     }
   }
+
+  /** --reconnect: connects (and subscribes) again after the delay, until it succeeds or the run ends. */
+  private reconnectLater(): void {
+    const timer = setTimeout(() => {
+      if (this.ctx.phase >= PHASE_DONE) return;
+      this.tail = undefined;
+      this.pingsOut = 0;
+      this.state = S_NEW;
+      this.resetFlight();
+      this.open((ok) => {
+        if (!ok) {
+          this.state = S_CLOSED;
+          this.reconnectLater();
+          return;
+        }
+        this.ctx.counters.reconnects++;
+        this.reconnected();
+      });
+    }, this.ctx.options.reconnectMs);
+    timer.unref();
+  }
+
+  /** A DISCONNECT from the broker: the connection ends (an error unless --reconnect is on). */
+  protected disconnectedByBroker(): void {
+    if (this.ctx.options.reconnectMs > 0) this.closed('DISCONNECT from the broker');
+    else this.fail('DISCONNECT from the broker');
+  }
+
+  /** Forgets what was in flight on a connection that closed (--reconnect). */
+  protected resetFlight(): void {}
+
+  /** Connected again after a close (--reconnect): goes on where it was. */
+  protected reconnected(): void {}
 
   /** Set once a persistent subscriber has subscribed and sent DISCONNECT (--offline-subs). */
   private offlineDone = false;

@@ -23,6 +23,10 @@ export class Counters {
   protocolErrors = 0;
   pings = 0;
   closedAfterReady = 0;
+  /** Connections that connected again after the broker closed them (--reconnect). */
+  reconnects = 0;
+  /** QoS 1/2 messages in flight on a connection the broker closed (--reconnect): never acknowledged. */
+  abandoned = 0;
   behindMax = 0;
   firstRxNs = 0;
   lastRxNs = 0;

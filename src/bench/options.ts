@@ -52,6 +52,8 @@ export interface BenchOptions {
   persistent: boolean;
   /** Subscribers subscribe with a persistent session, then disconnect before publishing starts. */
   offlineSubs: boolean;
+  /** Milliseconds after which a connection the broker closed connects again (0: never). */
+  reconnectMs: number;
   /** MQTT 5 session expiry interval of persistent subscribers, seconds. */
   sessionExpiry: number;
   workers: number;
@@ -110,6 +112,9 @@ Connections
   --idle <n>               idle mode: open n connections, hold them for --duration, report the
                            connect rate and (with --broker-pid) broker memory per connection
   -c, --concurrency <n>    connection attempts in flight                     [64]
+  --reconnect <ms>         a connection the broker closes during the run connects again after
+                           ms (and subscribes again); messages in flight then are abandoned.
+                           0 = a close is an error                           [0]
   --connect-timeout <s>                                                      [120]
 Measurement and output
   -b, --broker-pid <pid>   sample the broker's CPU and RSS from /proc
@@ -196,6 +201,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
         keepalive: { type: 'string', short: 'k' },
         idle: { type: 'string' },
         concurrency: { type: 'string', short: 'c' },
+        reconnect: { type: 'string' },
         'connect-timeout': { type: 'string' },
         'broker-pid': { type: 'string', short: 'b' },
         workers: { type: 'string' },
@@ -250,6 +256,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     keepalive: num('--keepalive', values.keepalive, 60, 0, 65535),
     idle,
     concurrency: num('--concurrency', values.concurrency, 64, 1, 100_000),
+    reconnectMs: num('--reconnect', values.reconnect, 0, 0, 600_000),
     connectTimeout: num('--connect-timeout', values['connect-timeout'], 120, 0.1, 1e6, false),
     brokerPid: values['broker-pid'] === undefined ? undefined : num('--broker-pid', values['broker-pid'], 0, 1),
     workers: num('--workers', values.workers, 1, 1, 64),

@@ -171,6 +171,17 @@ export class Publisher extends Conn {
     s.uncork();
   }
 
+  protected override resetFlight(): void {
+    this.ctx.counters.abandoned += this.inflight;
+    this.inflight = 0;
+    this.pidUsed?.fill(0);
+  }
+
+  protected override reconnected(): void {
+    const o = this.ctx.options;
+    if (o.rate === 0) this.kick(this.ctx.now());
+  }
+
   protected override onDrain(): void {
     const o = this.ctx.options;
     if (o.rate === 0 && o.qos === 0 && o.qos0Window === 0) this.kick(this.ctx.now());
@@ -210,7 +221,7 @@ export class Publisher extends Conn {
       return;
     }
     if (type === 14) {
-      this.fail('DISCONNECT from the broker');
+      this.disconnectedByBroker();
       return;
     }
     c.protocolErrors++;

@@ -71,6 +71,9 @@ export interface BenchReport {
   unexpected: number;
   protocolErrors: number;
   closedAfterReady: number;
+  /** --reconnect: connections that connected again after the broker closed them, and QoS 1/2 messages in flight then. */
+  reconnects: number;
+  abandoned: number;
   /** Fixed rate: most messages a publisher was ever behind its schedule. */
   behindMax: number;
   throughput: {

@@ -243,6 +243,7 @@ function buildReport(o: BenchOptions, plan: ReturnType<typeof makePlan>, results
   if (f.stoppedEarly) warnings.push(`stopped early (signal) after ${f.measuredS.toFixed(1)} s of the ${o.duration} s measured window`);
   if (f.drainTimedOut) warnings.push(`draining stopped after ${o.drain} s with acknowledgements or deliveries outstanding`);
   if (t('closedAfterReady') > 0) warnings.push(`${t('closedAfterReady')} connections were closed by the broker during the run`);
+  if (t('reconnects') > 0) warnings.push(`${t('reconnects')} connections connected again after the broker closed them (${t('abandoned')} QoS 1/2 messages in flight then)`);
   if (t('unknownAcks') > 0) warnings.push(`${t('unknownAcks')} acknowledgements for unknown packet ids`);
   const mem = process.memoryUsage();
   const report: BenchReport = {
@@ -288,6 +289,8 @@ function buildReport(o: BenchOptions, plan: ReturnType<typeof makePlan>, results
     unexpected: t('unexpected'),
     protocolErrors: t('protocolErrors'),
     closedAfterReady: t('closedAfterReady'),
+    reconnects: t('reconnects'),
+    abandoned: t('abandoned'),
     behindMax: t('behindMax'),
     throughput: {
       sentPerSec: t('sentWindow') / ms,

@@ -42,7 +42,7 @@ export class Subscriber extends Conn {
       } else if (type === 13) {
         if (this.pingsOut > 0) this.pingsOut--;
       } else if (type === 14) {
-        this.fail('DISCONNECT from the broker');
+        this.disconnectedByBroker();
       } else {
         c.protocolErrors++;
       }

@@ -170,14 +170,14 @@ export const configSchema = z
         auto: z
           .object({
             enabled: z.boolean().default(true),
-            afterSeconds: z.number().min(0.1).max(3600).default(3),
+            afterSeconds: z.number().min(0.1).max(3600).default(1),
             calmSeconds: z.number().min(1).max(86400).default(60),
           })
           .strict()
-          .default({ enabled: true, afterSeconds: 3, calmSeconds: 60 }),
+          .default({ enabled: true, afterSeconds: 1, calmSeconds: 60 }),
       })
       .strict()
-      .default({ tenants: [], restartSeconds: 1, auto: { enabled: true, afterSeconds: 3, calmSeconds: 60 } }),
+      .default({ tenants: [], restartSeconds: 1, auto: { enabled: true, afterSeconds: 1, calmSeconds: 60 } }),
     /** Where events go. */
     events: z.array(eventCollectorSchema).default([]),
     /** Per-tenant settings: a `default` block for every tenant, then one block per tenant id. */

@@ -13,6 +13,10 @@
  * flood are logged. What the broker holds of A's input stays about HELD_BYTES (at most twice that,
  * sampled every 2 ms) however many connections A floods from, and every one of A's connections is
  * read from during the run: the others wait in line, their input in the kernel, none left behind.
+ *
+ * Automatic placement is off here: these tests measure sharing inside one process, which is what a
+ * tenant gets when it cannot move (TLS or WebSocket clients); moving is tested in
+ * test/background/auto-placement.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +29,8 @@ import type { LatencyRun } from './fixtures/latency-worker';
 import { ALICE, BOB, Harness, eventually, percentile, sleep, withTimeout } from './util';
 
 const h = new Harness();
-before(() => h.start({ fairness: { enabled: true, intervalMs: 20, targetUtilization: 0.5 } }));
+const IN_PROCESS = { background: { auto: { enabled: false } } };
+before(() => h.start({ fairness: { enabled: true, intervalMs: 20, targetUtilization: 0.5 }, ...IN_PROCESS }));
 after(() => h.stop());
 
 /** The next message of a worker (rejects on its error or after `ms`). */
@@ -189,7 +194,7 @@ describe('fairness', () => {
 
 describe('fairness: a flood from many connections', () => {
   const many = new Harness();
-  before(() => many.start({ fairness: { enabled: true } }));
+  before(() => many.start({ fairness: { enabled: true }, ...IN_PROCESS }));
   after(() => many.stop());
 
   test('with the default settings, what is held of a flood from 80 connections stays about HELD_BYTES, every connection is read from, and a subscriber of the flooding tenant is never kept in line while its acknowledgements are awaited', { timeout: 60_000 }, async () => {
