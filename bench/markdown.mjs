@@ -336,7 +336,8 @@ function noisyTable(push, e) {
   const t = nn.target ?? { p99Ratio: 2 };
   push(
     `Target (from the multi-tenancy issue): B's p99 while A floods at most ${t.p99Ratio}× B's p99 alone, and zero loss for B. ` +
-      'Every row is a fresh broker (pinned to CPU 0; config: the runner\'s tenant defaults `inboxSize: 100000`, `maxInflightOut: 64`, `--storage memory`, plus the fairness setting of the row). ' +
+      'Every row is a fresh broker (pinned to CPU 0; config: the runner\'s tenant defaults `inboxSize: 100000`, `maxInflightOut: 64`, `--storage memory`, plus the setting of the row). ' +
+      'In the default row, automatic placement moves A to the broker\'s background process (SCHED_IDLE, on CPU 0 too) once it has flooded beside B for a second; A\'s generator connects again after 200 ms (`--reconnect 200`) and its connections are handed over; the moves column says when that happened, counted from the start of B\'s measured window (negative: during B\'s warmup). "broker CPU" is the broker\'s own process, without its background process. ' +
       'The Mosquitto and Aedes rows run the same generators against those brokers with the configs of the other scenarios (Mosquitto: `max_queued_messages 100000`, `max_inflight_messages 64`); they have no tenants, so A and B are two users of one broker, and the target does not apply to them. ' +
       "A message of B's counts as lost when it has not arrived by the end of B's drain (at most 10 s after B's last publish, and 1 s without any delivery). " +
       `Both generators are pinned to CPU 1; tenant A's flood generator runs as a background load, under ${nn.floodPolicy ?? `\`nice -n ${nn.floodNice ?? 10}\``}, with one thread, so B's light generator runs at once ` +
@@ -349,7 +350,7 @@ function noisyTable(push, e) {
       (nn.repeat > 1 ? ` Each case ran ${nn.repeat} times, interleaved; the row is the run with the median B p99, and the last column lists the p99 of every run.` : ''),
     '',
   );
-  const hdr = ['broker config', 'case', 'B p50 / p90 / p99 / max µs', 'B p99 ÷ alone', 'B sent / delivered / lost (after PUBACK)', 'B behind schedule, max msgs', "A delivered msg/s (A sent msg/s)", 'A lost %', 'broker CPU %', 'generator CPU % B / A', 'CPU 0 / CPU 1 busy %', 'load avg', 'target'];
+  const hdr = ['broker config', 'case', 'B p50 / p90 / p99 / max µs', 'B p99 ÷ alone', 'B sent / delivered / lost (after PUBACK)', 'B behind schedule, max msgs', "A delivered msg/s (A sent msg/s)", 'A lost %', 'broker CPU %', 'generator CPU % B / A', 'CPU 0 / CPU 1 busy %', 'load avg', "tenant moves, s from B's measured window", 'target'];
   if (nn.repeat > 1) hdr.push('B p99 of every run µs');
   push(`| ${hdr.join(' | ')} |`, `|${hdr.map(() => '---').join('|')}|`);
   for (const cfg of Object.values(nn.configs)) {
@@ -377,6 +378,7 @@ function noisyTable(push, e) {
         `${n(x.self.cpuPct)} / ${a ? n(a.self.cpuPct) : '–'}`,
         run.cpuBusyPct ? run.cpuBusyPct.map((q) => n(q)).join(' / ') : '–',
         n(run.loadBefore, 2),
+        run.moves?.length ? run.moves.map((m) => `${m.tenantId} → ${m.to} at ${m.atS.toFixed(1)}`).join(', ') : '–',
         id === 'alone' || c.control
           ? x.lost === 0 && x.delivered >= x.expected
             ? `no loss${c.control ? ' (control)' : ''}`

@@ -67,7 +67,7 @@ export function scenarios(quick) {
       title: '8. Noisy neighbour (two tenants; Mosquitto and Aedes on the same load)',
       what:
         'tenant B (`tenantB/b`): 10 publisher/subscriber pairs on their own topics, QoS 1, 1,000 msg/s in total; alone, then while tenant A (`tenantA/a`) floods ' +
-        'from 100 publishers to 2 wildcard subscribers at an unlimited rate, QoS 0 and QoS 1; with fair scheduling (the default) and with `fairness: {enabled: false}`; ' +
+        'from 100 publishers to 2 wildcard subscribers at an unlimited rate, QoS 0 and QoS 1; with the defaults (fair scheduling and automatic placement), with fair scheduling in one process only (`background.auto.enabled: false`), with `fairness: {enabled: false}` and with A named in `background.tenants`; ' +
         'Mosquitto and Aedes under the same load for reference (they have no tenants: A and B are two users of one broker)',
       metric: 'B p99 under flood ÷ B p99 alone',
       noisy: {
@@ -99,7 +99,9 @@ export function scenarios(quick) {
           { id: 'flood-qos1', label: 'B + A flooding QoS 1', flood: floodArgs(1) },
         ],
         configs: [
-          { id: 'fair', label: 'fair scheduling on (default)', config: {} },
+          { id: 'fair', label: 'default: fair scheduling and automatic placement (A moves to the background process)', config: {} },
+          // Sharing inside one process only: what a tenant gets that cannot move (TLS or WebSocket clients).
+          { id: 'inprocess', label: 'fair scheduling in one process (`background.auto.enabled: false`)', config: { background: { auto: { enabled: false } } } },
           { id: 'unfair', label: 'fair scheduling off', config: { fairness: { enabled: false } } },
           // Tenant A served by the broker's background process (SCHED_IDLE), its connections handed
           // over after authentication: one broker, one port, the kernel ranking A's work last.

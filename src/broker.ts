@@ -12,7 +12,7 @@ import { createAuthProviders } from './auth/providers';
 import type { BrokerConfig, ListenerConfig } from './config/schema';
 import { ReasonCode } from './codec/reason-codes';
 import { Connection } from './connection/connection';
-import type { ConnectionContext } from './connection/context';
+import type { BackgroundPlacement, ConnectionContext } from './connection/context';
 import { ConnectionRegistry } from './connection/connection-registry';
 import { RatatoskError } from './errors';
 import { createLogger, type Logger } from './log';
@@ -53,6 +53,8 @@ export interface BrokerOptions {
   balancer?: ClientBalancer;
   /** Folder that relative paths and plugin modules in the config resolve from (the config file's). */
   baseDir?: string;
+  /** Where tenants are served, when not decided here (the background process: tenants it gave back). */
+  placement?: BackgroundPlacement;
 }
 
 export class Broker {
@@ -183,8 +185,10 @@ export class Broker {
       aclCacheMs: config.auth.aclCacheSeconds * 1000,
       ensureSettings: (id) => this.settingsRefresh?.ensure(id),
       checkDelivery: config.auth.checkDelivery,
-      background: undefined,
+      background: options.placement,
     };
+    // Its own sessions first: placement compares them with what the background process holds.
+    this.restoreSessions();
     const named = config.background.tenants.length > 0;
     // Automatic placement rides on the fair scheduler's measurements. The background process builds
     // its parts from the configuration: with objects handed in here (embedding), nothing moves there.
@@ -192,14 +196,14 @@ export class Broker {
     if (named && (options.authProviders || options.balancer)) {
       throw new RatatoskError('RTK_CONFIG_INVALID', 'background.tenants: auth providers and balancers passed as objects cannot serve a background process; configure them');
     }
-    if (named || auto) {
+    // Tenants an earlier run moved there are brought back when nothing would serve them there now.
+    if (named || auto || Placement.hasStored(config)) {
       const placement = new Placement(this, { ...config, background: { ...config.background, auto: { ...config.background.auto, enabled: auto } } }, baseDir, this.log, this.events, this.clock);
       this.placement = placement;
       await placement.start();
       if (auto) this.fairness!.observer = (load) => placement.interval(load);
       this.context = { ...this.context, background: placement };
     }
-    this.restoreSessions();
     this.sweepTimer = setInterval(() => this.retained.sweep(this.clock.now()), 60_000);
     this.sweepTimer.unref();
     for (const lc of listenerConfigs(this.config)) {

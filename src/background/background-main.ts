@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { Broker } from '../broker';
 import type { BrokerConfig } from '../config/schema';
 import { createLogger } from '../log';
+import { ReasonCode } from '../codec/reason-codes';
+import type { BackgroundPlacement } from '../connection/context';
 import type { TimedEvent } from '../plugins/event-bus';
 import { putTenant, takeTenant } from '../tenant/tenant-transfer';
 import type { EventWish, FromBackground, ToBackground } from './messages';
@@ -25,6 +27,15 @@ let stopping = false;
 /** The event types the broker wants (it says so at the start and with each connection). */
 let wanted: ReadonlySet<string> | 'all' = new Set();
 let batch: TimedEvent[] = [];
+/**
+ * Tenants given back to the broker: a connection of theirs still deciding its settings or
+ * redirection when its tenant left is refused (its client connects again, and reaches the broker).
+ */
+const released = new Set<string>();
+const givenBack: BackgroundPlacement = {
+  serves: (tenantId) => released.has(tenantId),
+  handOff: (conn, p) => conn.refuse(ReasonCode.ServerUnavailable, 'tenant moved back to the broker; connect again', p.protocolVersion),
+};
 let batchTimer: NodeJS.Timeout | undefined;
 
 function tell(message: FromBackground): void {
@@ -81,11 +92,20 @@ process.on('message', (m: ToBackground, handle: unknown) => {
       tell({ type: 'adopted', id: m.id });
       return;
     }
-    case 'tenant':
-      if (broker) putTenant(broker, m.state);
+    case 'tenant': {
+      if (!broker) return;
+      const tenantId = m.state.tenantId;
+      released.delete(tenantId);
+      putTenant(broker, m.state).then(
+        () => tell({ type: 'stored', tenantId }),
+        (err: unknown) => broker?.log.error({ err, tenantId }, 'storing a tenant moved here failed'),
+      );
       return;
+    }
     case 'release':
-      if (broker) tell({ type: 'released', state: takeTenant(broker, m.tenantId) });
+      if (!broker) return;
+      released.add(m.tenantId);
+      tell({ type: 'released', state: takeTenant(broker, m.tenantId) });
       return;
     case 'wanted':
       want(m.events);
@@ -115,7 +135,7 @@ async function start(config: BrokerConfig, baseDir: string): Promise<void> {
     // Events go to the broker, whose collectors report them once for both processes.
     events: [],
   };
-  broker = await Broker.start({ config: own, logger: log, baseDir, eventCollectors: [{ report: forward }] });
+  broker = await Broker.start({ config: own, logger: log, baseDir, eventCollectors: [{ report: forward }], placement: givenBack });
   reportLoad(broker);
   tell({ type: 'ready', tenants: heldTenants(broker) });
   starting = false;

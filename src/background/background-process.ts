@@ -45,6 +45,8 @@ export interface BackgroundListener {
   lost(): void;
   load(rates: Record<string, number>): void;
   released(state: TenantState): void;
+  /** A tenant it was given is in its memory and store. */
+  stored(tenantId: string): void;
 }
 
 export class BackgroundProcess implements HandoffTarget {
@@ -74,8 +76,10 @@ export class BackgroundProcess implements HandoffTarget {
     private readonly clock: Clock,
     private readonly listener: BackgroundListener,
   ) {
-    events.watchWanted(() => this.tell({ type: 'wanted', events: this.events.wanted }));
+    this.unwatch = events.watchWanted(() => this.tell({ type: 'wanted', events: this.events.wanted }));
   }
+
+  private readonly unwatch: () => void;
 
   /** The process id while it is ready. */
   get pid(): number | undefined {
@@ -144,6 +148,8 @@ export class BackgroundProcess implements HandoffTarget {
           this.listener.load(m.rates);
         } else if (m.type === 'released') {
           this.listener.released(m.state);
+        } else if (m.type === 'stored') {
+          this.listener.stored(m.tenantId);
         }
       });
       child.on('error', (err) => {
@@ -255,6 +261,7 @@ export class BackgroundProcess implements HandoffTarget {
   /** Stops the process gracefully (its clients get DISCONNECT 0x8B); kills it after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopped = true;
+    this.unwatch();
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     const child = this.child;

@@ -3,8 +3,8 @@
  * placement, see placement.ts). Pure decisions from measured load and the time; no I/O.
  *
  * - Out: in every interval of the broker's fair scheduler where the event loop was busy and more
- *   than one tenant was active, the tenant that brought at least half of the inbound bytes is the
- *   candidate. A candidate that stays so for `afterMs` (gaps of up to half a second allowed) moves.
+ *   than one tenant was active, the tenant that brought at least half of the inbound bytes (and at
+ *   least 1 MB/s) is the candidate. A candidate that stays so for `afterMs` (gaps of up to half a second allowed) moves.
  *   Fair scheduling already keeps such a tenant to its share; moving it also takes its work off the
  *   CPU time the other tenants need (the background process runs only on time nothing else wants).
  * - Back: a tenant in the background whose inbound rate there stayed under a tenth of what the
@@ -18,6 +18,11 @@ export const BUSY_UTILIZATION = 0.5;
 export const DOMINANT_SHARE = 0.5;
 /** Part of the broker's capacity under which a tenant in the background counts as calm. */
 export const CALM_SHARE = 0.1;
+/**
+ * Inbound bytes per millisecond a candidate brings at least (1 MB/s): a tenant sending little is
+ * not what keeps the loop busy, whatever its share.
+ */
+export const MIN_CANDIDATE_BYTES_PER_MS = 1000;
 /** Longest gap between an interval's candidate and the next that still counts as one stretch (ms). */
 const GAP_MS = 500;
 /** Capacity assumed before the broker has measured any (inbound bytes per ms). */
@@ -37,9 +42,10 @@ export class LoadWatch {
 
   constructor(private readonly options: LoadWatchOptions) {}
 
-  /** Whether some tenant is on its way to moving out (the background process can get ready meanwhile). */
-  get hasCandidate(): boolean {
-    return this.candidate !== undefined;
+  /** How long the current candidate has been one (ms; 0 when there is none, or it has not been seen lately). */
+  candidateFor(now: number): number {
+    if (this.candidate === undefined || now - this.lastSeen > GAP_MS) return 0;
+    return now - this.since;
   }
 
   /**
@@ -59,7 +65,7 @@ export class LoadWatch {
         topBytes = bytes;
       }
     }
-    if (top === undefined || topBytes < total * DOMINANT_SHARE || !movable(top)) return undefined;
+    if (top === undefined || topBytes < total * DOMINANT_SHARE || topBytes < MIN_CANDIDATE_BYTES_PER_MS * load.elapsedMs || !movable(top)) return undefined;
     if (top !== this.candidate || now - this.lastSeen > GAP_MS) {
       this.candidate = top;
       this.since = now;
@@ -73,9 +79,9 @@ export class LoadWatch {
   /**
    * The background process's inbound bytes per second by tenant, for the tenants placed there
    * automatically (`placed`; one missing from `rates` sent nothing). Returns those calm long enough
-   * to come back.
+   * to come back (`calmMsOf`: how long that is for a tenant; `calmMs` unless it swung back and forth).
    */
-  background(rates: ReadonlyMap<string, number>, placed: Iterable<string>, now: number): string[] {
+  background(rates: ReadonlyMap<string, number>, placed: Iterable<string>, now: number, calmMsOf: (tenantId: string) => number = () => this.options.calmMs): string[] {
     const calmBelow = (this.capacityPerMs > 0 ? this.capacityPerMs : DEFAULT_CAPACITY_PER_MS) * 1000 * CALM_SHARE;
     const back: string[] = [];
     const seen = new Set<string>();
@@ -87,7 +93,7 @@ export class LoadWatch {
       }
       const since = this.calmSince.get(id);
       if (since === undefined) this.calmSince.set(id, now);
-      else if (now - since >= this.options.calmMs) {
+      else if (now - since >= calmMsOf(id)) {
         this.calmSince.delete(id);
         back.push(id);
       }

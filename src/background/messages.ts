@@ -24,7 +24,7 @@ export type ToBackground =
   | { type: 'stats'; id: number }
   /** The event types the broker wants changed. */
   | { type: 'wanted'; events: EventWish }
-  /** A tenant moved here: its sessions and retained messages (sent before any of its connections). */
+  /** A tenant moved here: its sessions and retained messages (sent before any of its connections); answered with `stored`. */
   | { type: 'tenant'; state: TenantState }
   /** A tenant goes back to the broker: answered with `released` and its state. */
   | { type: 'release'; tenantId: string }
@@ -42,4 +42,6 @@ export type FromBackground =
   /** Inbound bytes per second by tenant over the last second (tenants that sent some). */
   | { type: 'load'; rates: Record<string, number> }
   /** A tenant given up (after `release`), with everything it held of it. */
-  | { type: 'released'; state: TenantState };
+  | { type: 'released'; state: TenantState }
+  /** A tenant it was given (`tenant`) is in its memory and its store. */
+  | { type: 'stored'; tenantId: string };

@@ -10,8 +10,13 @@
  * - Only plain TCP connections can change process. A tenant with TLS or WebSocket clients is not
  *   moved; one of them connecting while its tenant is in the background brings the tenant back,
  *   and waits for it.
- * - The background process is started when first needed (at start, if it holds tenants from an
- *   earlier run).
+ * - The background process is started when a tenant is about to move (at start, if it holds tenants
+ *   from an earlier run), and stopped after it has served no moved tenant for a while.
+ * - Failures: a tenant sent there is kept here too until the background process says it has stored
+ *   it; if the process dies first, the tenant is put back here. A tenant on its way back whose
+ *   process dies, or does not answer in time, stays placed there. A tenant both processes hold
+ *   (after such a failure, or a crash of the broker in the middle of a move) is brought back here,
+ *   keeping the sessions here where both have one.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,8 +44,24 @@ interface Waiting {
   result: Authenticated;
 }
 
+interface Returning {
+  waiting: Waiting[];
+  timer: NodeJS.Timeout;
+}
+
 /** How long a background process that failed to start is not asked for again (ms). */
 const START_RETRY_MS = 60_000;
+/** How long a tenant's way back may take before its waiting clients are refused (ms). */
+const RETURN_TIMEOUT_MS = 10_000;
+/** How long the background process runs on without a moved tenant before it is stopped (ms). */
+const IDLE_STOP_MS = 10 * 60_000;
+/**
+ * A tenant that moves out again within this time of coming back needs twice the calm it needed
+ * before to come back the next time (up to MAX_CALM_FACTOR times `calmSeconds`): a tenant whose
+ * input there only looked calm (its process starved of CPU) does not swing back and forth.
+ */
+const FLAP_WINDOW_MS = 10 * 60_000;
+const MAX_CALM_FACTOR = 32;
 
 export class Placement implements BackgroundPlacement, BackgroundListener {
   private process: BackgroundProcess | undefined;
@@ -49,9 +70,19 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
   private readonly fixed: ReadonlySet<string>;
   /** Tenants placed in the background automatically. */
   private readonly moved = new Set<string>();
+  /** Tenants sent there and not yet stored there, with what was sent (put back here if it dies first). */
+  private readonly sending = new Map<string, TenantState>();
   /** Tenants on their way back to the broker, with the connections that wait for them. */
-  private readonly returning = new Map<string, Waiting[]>();
+  private readonly returning = new Map<string, Returning>();
+  /** When each tenant last came back, and how much calm it needs to come back again (× calmSeconds). */
+  private readonly cameBackAt = new Map<string, number>();
+  private readonly calmFactor = new Map<string, number>();
+  /** Since when the background process has had nothing moved to it (ms), while running. */
+  private idleSince: number | undefined;
   private readonly watch: LoadWatch | undefined;
+  private stopped = false;
+  private readonly afterMs: number;
+  private readonly calmMs: number;
 
   constructor(
     private readonly holder: TenantHolder,
@@ -63,33 +94,33 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
   ) {
     this.fixed = new Set(config.background.tenants);
     const auto = config.background.auto;
-    if (auto.enabled) this.watch = new LoadWatch({ afterMs: auto.afterSeconds * 1000, calmMs: auto.calmSeconds * 1000 });
+    this.afterMs = auto.afterSeconds * 1000;
+    this.calmMs = auto.calmSeconds * 1000;
+    if (auto.enabled) this.watch = new LoadWatch({ afterMs: this.afterMs, calmMs: this.calmMs });
+  }
+
+  /** Whether an earlier run left a background store (it may hold tenants). */
+  static hasStored(config: BrokerConfig): boolean {
+    return config.storage === 'lmdb' && existsSync(join(config.dataDir, 'background'));
   }
 
   /**
    * Starts the background process now if it has work from the start: named tenants, or (stored)
-   * tenants it served in an earlier run. Otherwise it starts when a tenant first moves.
+   * tenants it served in an earlier run. Otherwise it starts when a tenant is about to move.
    */
   async start(): Promise<void> {
-    const stored = this.config.storage === 'lmdb' && existsSync(join(this.config.dataDir, 'background'));
-    if (this.fixed.size === 0 && !stored) return;
+    if (this.fixed.size === 0 && !Placement.hasStored(this.config)) return;
     const process = this.newProcess();
     await process.start();
-    if (this.fixed.size === 0 && this.moved.size === 0) {
+    if (this.fixed.size === 0 && this.moved.size === 0 && this.returning.size === 0) {
       // It holds nothing any more: it starts again when a tenant moves.
-      await process.stop(5000);
-      this.process = undefined;
+      await this.stopProcess();
     }
   }
 
   /** The background process, once started. */
   get backgroundProcess(): BackgroundProcess | undefined {
     return this.process;
-  }
-
-  /** Whether automatic placement needs the fair scheduler's measurements. */
-  get watching(): boolean {
-    return this.watch !== undefined;
   }
 
   /** Tenants placed in the background automatically now. */
@@ -103,17 +134,16 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
 
   handOff(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, result: Authenticated): void {
     const tenantId = result.tenantId;
-    const waiting = this.returning.get(tenantId);
-    if (waiting !== undefined) {
-      this.wait(waiting, { conn, p, clientId, assigned, result });
+    const w: Waiting = { conn, p, clientId, assigned, result };
+    if (this.returning.has(tenantId)) {
+      this.wait(tenantId, w);
       return;
     }
     if (this.moved.has(tenantId) && !canHandOff(conn)) {
       // A TLS or WebSocket client cannot be served there: its tenant comes back for it.
       this.moveBack(tenantId, 'a client that cannot change process connected');
-      const back = this.returning.get(tenantId);
-      if (back !== undefined) {
-        this.wait(back, { conn, p, clientId, assigned, result });
+      if (this.returning.has(tenantId)) {
+        this.wait(tenantId, w);
         return;
       }
     }
@@ -129,26 +159,27 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
     });
   }
 
-  private wait(list: Waiting[], w: Waiting): void {
+  private wait(tenantId: string, w: Waiting): void {
     // Nothing it sent is handled until its tenant is back (or it is refused).
     w.conn.block();
-    list.push(w);
+    this.returning.get(tenantId)!.waiting.push(w);
   }
 
   /** One interval of the broker's fair scheduler. */
   interval(load: IntervalLoad): void {
     const watch = this.watch;
-    if (watch === undefined) return;
-    const tenantId = watch.interval(load, this.clock.now(), this.movable);
+    if (watch === undefined || this.stopped) return;
+    const now = this.clock.now();
+    const tenantId = watch.interval(load, now, this.movable);
     if (tenantId !== undefined) this.moveOut(tenantId);
-    else if (watch.hasCandidate && this.process === undefined && this.clock.now() - this.startFailedAt >= START_RETRY_MS) {
+    else if (this.process === undefined && watch.candidateFor(now) >= this.afterMs / 2 && now - this.startFailedAt >= START_RETRY_MS) {
       // A tenant may move soon: the process starts now, so that it is ready by then.
       this.starting ??= this.startLazily();
     }
   }
 
   private readonly movable = (tenantId: string): boolean => {
-    if (this.fixed.has(tenantId) || this.moved.has(tenantId) || this.returning.has(tenantId)) return false;
+    if (this.serves(tenantId)) return false;
     if (this.clock.now() - this.startFailedAt < START_RETRY_MS) return false;
     const tenant = this.holder.tenants.find(tenantId);
     if (tenant === undefined) return false;
@@ -159,26 +190,31 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
   private moveOut(tenantId: string): void {
     const process = this.process;
     if (process === undefined || !process.available) {
-      // Started when first needed; the tenant moves once it is ready (if it still should).
+      // The tenant moves once the process is ready (if it still should).
       this.starting ??= this.startLazily();
       void this.starting.then((ok) => {
-        if (ok && this.movable(tenantId)) this.moveOut(tenantId);
+        if (ok && !this.stopped && this.movable(tenantId)) this.moveOut(tenantId);
       });
       return;
     }
+    const now = this.clock.now();
+    const back = this.cameBackAt.get(tenantId);
+    this.calmFactor.set(tenantId, back !== undefined && now - back < FLAP_WINDOW_MS ? Math.min(MAX_CALM_FACTOR, (this.calmFactor.get(tenantId) ?? 1) * 2) : 1);
     this.moved.add(tenantId);
     const state = takeTenant(this.holder, tenantId);
+    this.sending.set(tenantId, state);
     process.putTenant(state);
     this.moveEvent(state, 'background');
   }
 
   private async startLazily(): Promise<boolean> {
+    if (this.stopped) return false;
     try {
       if (this.process === undefined) await this.newProcess().start();
       return this.process?.available === true;
     } catch (err) {
       this.startFailedAt = this.clock.now();
-      this.log.error({ err }, 'background process did not start; tenants stay in the broker');
+      if (!this.stopped) this.log.error({ err }, 'background process did not start; tenants stay in the broker');
       this.process = undefined;
       return false;
     } finally {
@@ -187,17 +223,44 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
   }
 
   private newProcess(): BackgroundProcess {
+    this.idleSince = undefined;
     this.process = new BackgroundProcess(this.config, this.baseDir, this.log, this.events, this.clock, this);
     return this.process;
+  }
+
+  private async stopProcess(): Promise<void> {
+    const process = this.process;
+    this.process = undefined;
+    this.idleSince = undefined;
+    await process?.stop(5000);
   }
 
   private moveBack(tenantId: string, why: string): void {
     const process = this.process;
     if (!this.moved.has(tenantId) || process === undefined || !process.available) return;
     this.moved.delete(tenantId);
-    this.returning.set(tenantId, []);
+    const timer = setTimeout(() => this.returnTimedOut(tenantId), RETURN_TIMEOUT_MS);
+    timer.unref();
+    this.returning.set(tenantId, { waiting: [], timer });
     this.log.info({ tenantId, why }, 'tenant moving back from the background process');
     process.release(tenantId);
+  }
+
+  /** No answer to a `release`: the tenant stays there, and the clients waiting for it connect again. */
+  private returnTimedOut(tenantId: string): void {
+    this.log.warn({ tenantId }, 'the background process did not give a tenant back in time; it stays there');
+    this.endReturn(tenantId, 'tenant is moving; connect again');
+    this.moved.add(tenantId);
+  }
+
+  private endReturn(tenantId: string, refusal: string): void {
+    const r = this.returning.get(tenantId);
+    if (r === undefined) return;
+    this.returning.delete(tenantId);
+    clearTimeout(r.timer);
+    for (const w of r.waiting) {
+      if (w.conn.state !== ConnState.Closed) w.conn.refuse(ReasonCode.ServerUnavailable, refusal, w.p.protocolVersion);
+    }
   }
 
   private moveEvent(state: TenantState, to: 'background' | 'broker'): void {
@@ -214,29 +277,56 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
     // holds nothing: its tenants are the broker's again).
     this.moved.clear();
     for (const id of tenants) if (!this.fixed.has(id)) this.moved.add(id);
+    for (const id of [...this.moved]) {
+      // Held here too (a failure in the middle of a move), or nothing here would bring it back.
+      if (this.holder.tenants.find(id) !== undefined || this.holder.retained.usage(id).topics > 0) this.moveBack(id, 'the broker holds the tenant too');
+      else if (this.watch === undefined) this.moveBack(id, 'automatic placement is off');
+    }
   }
 
   lost(): void {
-    // Tenants on their way back will not come: their waiting clients connect again later.
-    for (const [, waiting] of this.returning) {
-      for (const w of waiting) {
-        if (w.conn.state !== ConnState.Closed) w.conn.refuse(ReasonCode.ServerUnavailable, 'background process not available', w.p.protocolVersion);
-      }
+    // Sent and not stored there: put back here (it may have stored part of it; see `ready`).
+    for (const state of this.sending.values()) {
+      this.log.warn({ tenantId: state.tenantId }, 'the background process ended before it stored a tenant moved to it; the broker serves the tenant again');
+      this.moved.delete(state.tenantId);
+      void putTenant(this.holder, state).catch((err: unknown) => this.log.error({ err, tenantId: state.tenantId }, 'storing a tenant moved back failed'));
+      this.moveEvent(state, 'broker');
     }
-    this.returning.clear();
+    this.sending.clear();
+    // On their way back: they stay there (its store still has them); their waiting clients connect again.
+    for (const tenantId of [...this.returning.keys()]) {
+      this.endReturn(tenantId, 'background process not available');
+      this.moved.add(tenantId);
+    }
+  }
+
+  stored(tenantId: string): void {
+    this.sending.delete(tenantId);
   }
 
   load(rates: Record<string, number>): void {
-    if (this.watch === undefined) return;
-    for (const tenantId of this.watch.background(new Map(Object.entries(rates)), this.moved, this.clock.now())) {
-      this.moveBack(tenantId, 'calm');
+    const now = this.clock.now();
+    if (this.watch !== undefined) {
+      const calmMsOf = (id: string): number => this.calmMs * (this.calmFactor.get(id) ?? 1);
+      for (const tenantId of this.watch.background(new Map(Object.entries(rates)), this.moved, now, calmMsOf)) this.moveBack(tenantId, 'calm');
     }
+    if (this.fixed.size > 0 || this.moved.size > 0 || this.returning.size > 0 || this.sending.size > 0 || this.starting !== undefined) {
+      this.idleSince = undefined;
+      return;
+    }
+    this.idleSince ??= now;
+    if (now - this.idleSince >= IDLE_STOP_MS) void this.stopProcess();
   }
 
   released(state: TenantState): void {
-    const waiting = this.returning.get(state.tenantId) ?? [];
-    this.returning.delete(state.tenantId);
-    putTenant(this.holder, state);
+    const tenantId = state.tenantId;
+    const waiting = this.returning.get(tenantId)?.waiting ?? [];
+    const r = this.returning.get(tenantId);
+    if (r !== undefined) clearTimeout(r.timer);
+    this.returning.delete(tenantId);
+    this.moved.delete(tenantId);
+    this.cameBackAt.set(tenantId, this.clock.now());
+    void putTenant(this.holder, state).catch((err: unknown) => this.log.error({ err, tenantId }, 'storing a tenant moved back failed'));
     this.moveEvent(state, 'broker');
     for (const w of waiting) {
       serveHere(w.conn, w.p, w.clientId, w.assigned, w.result);
@@ -246,6 +336,10 @@ export class Placement implements BackgroundPlacement, BackgroundListener {
 
   /** Stops the background process, if there is one. */
   async stop(timeoutMs: number): Promise<void> {
+    // Nothing starts or moves from here on (the fair scheduler may still report an interval).
+    this.stopped = true;
+    for (const tenantId of [...this.returning.keys()]) this.endReturn(tenantId, 'server shutting down');
+    // (one still starting is told to stop once it has: its start then fails, quietly)
     await this.process?.stop(timeoutMs);
   }
 }

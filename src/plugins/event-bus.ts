@@ -41,9 +41,12 @@ export class EventBus {
     };
   }
 
-  /** Calls `fn` whenever `wanted` may have changed. */
-  watchWanted(fn: () => void): void {
+  /** Calls `fn` whenever `wanted` may have changed; returns what stops that. */
+  watchWanted(fn: () => void): () => void {
     this.watchers.push(fn);
+    return () => {
+      this.watchers = this.watchers.filter((w) => w !== fn);
+    };
   }
 
   private changed(): void {

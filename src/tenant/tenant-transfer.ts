@@ -58,9 +58,15 @@ export function takeTenant(holder: TenantHolder, tenantId: string): TenantState 
   const state: TenantState = { tenantId, sessions: [], retained: [] };
   const tenant = tenants.find(tenantId);
   if (tenant !== undefined) {
+    // Transient sessions' connections close first: what a shared group had in flight with them goes
+    // to members that stay (persistent sessions, whose inboxes go along), not with them.
+    const conns = [...tenant.connections] as Connection[];
+    conns.sort((a, b) => Number(a.session?.persistent === true) - Number(b.session?.persistent === true));
+    const movedNow = new Set<unknown>();
     sessions.keepingWills = true;
     try {
-      for (const c of [...tenant.connections] as Connection[]) {
+      for (const c of conns) {
+        if (c.session !== undefined) movedNow.add(c.session);
         c.closeWith(ReasonCode.UseAnotherServer, false, 'tenant moved to another broker process; connect again');
       }
     } finally {
@@ -69,7 +75,9 @@ export function takeTenant(holder: TenantHolder, tenantId: string): TenantState 
     for (const session of [...tenant.sessions.values()]) {
       if (session.ended || session.connected) continue;
       const record = sessionRecord(session);
-      if (record.will !== undefined) record.will = { ...record.will, delay: Math.max(record.will.delay, MOVED_WILL_GRACE_SECONDS) };
+      // The will of a client the move disconnected waits for it to come back; one already pending
+      // (its client went away before) keeps its delay.
+      if (record.will !== undefined && movedNow.has(session)) record.will = { ...record.will, delay: Math.max(record.will.delay, MOVED_WILL_GRACE_SECONDS) };
       const inbox = [...session.inflight.values(), ...session.queue].map(outboundRecord);
       state.sessions.push({ session: record, inbox });
       sessions.remove(session);
@@ -89,26 +97,30 @@ export function takeTenant(holder: TenantHolder, tenantId: string): TenantState 
  * Puts a tenant taken from the other process into this one: sessions come back as after a restart
  * (timers from when their connection ended, wills after their delay unless the client is back),
  * written to this process's store, and retained messages are stored. A session whose client id is
- * already here (it cannot be, as the other process gave the tenant up first) keeps the one here.
+ * already here (only after a failure left the tenant in both processes) keeps the one here.
+ * Resolves when everything is in the store (rejects if a write failed).
  */
-export function putTenant(holder: TenantHolder, state: TenantState): void {
+export function putTenant(holder: TenantHolder, state: TenantState): Promise<void> {
   const { tenants, sessions, retained } = holder;
   const tenant = tenants.get(state.tenantId);
+  const writes: Promise<void>[] = [];
+  const write = (p: Promise<void> | undefined): void => {
+    if (p !== undefined) writes.push(p);
+  };
   const restored = [];
   for (const loaded of state.sessions) {
     if (tenant.sessions.has(loaded.session.clientId)) continue;
     const session = sessions.restore(tenant, loaded);
     const persistence = tenant.persistence;
     if (persistence !== undefined) {
-      void persistence.sessionChanged(session)?.catch(() => undefined);
-      for (const out of session.inflight.values()) void persistence.outboundAdded(session, out)?.catch(() => undefined);
-      for (const out of session.queue) void persistence.outboundAdded(session, out)?.catch(() => undefined);
+      write(persistence.sessionChanged(session));
+      for (const out of session.inflight.values()) write(persistence.outboundAdded(session, out));
+      for (const out of session.queue) write(persistence.outboundAdded(session, out));
     }
     restored.push(session);
   }
   for (const session of restored) sessions.resumeTimers(session);
-  for (const r of state.retained) {
-    void retained.set(state.tenantId, new Message(r.topic, r.payload, r.qos, true, r.properties, r.expiresAt, r.origin))?.catch(() => undefined);
-  }
+  for (const r of state.retained) write(retained.set(state.tenantId, new Message(r.topic, r.payload, r.qos, true, r.properties, r.expiresAt, r.origin)));
   tenants.release(tenant);
+  return Promise.all(writes).then(() => undefined);
 }

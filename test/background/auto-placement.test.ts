@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,5 +265,149 @@ describe('automatic placement and clients that cannot change process', () => {
     await end(tcp);
     await end(ws);
     await quiet.stop();
+  });
+});
+
+describe('automatic placement across crashes and restarts (lmdb storage)', () => {
+  let dataDir: string;
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'rtk-auto-restart-'));
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const config = (): Parameters<typeof startBroker>[0] => ({ storage: 'lmdb', dataDir, background: { restartSeconds: 0.2, auto: { afterSeconds: 0.5, calmSeconds: 600 } } });
+
+  test('a moved tenant stays in the background process when it is killed, and after a restart of the broker; its sessions come back with it', T, async () => {
+    const events: TimedEvent[] = [];
+    let tb = await startBroker(config(), { eventCollectors: [{ report: (e) => void events.push(e) }] });
+    try {
+      const parked = await connect(tb, { username: 'heavy/p', clientId: 'parked', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      await parked.subscribeAsync('q/#', { qos: 1 });
+      await end(parked);
+      const quiet = await steadyTenant(tb, 'light');
+      const flooders = await Promise.all([0, 1].map((i) => Flooder.open(tb.port, 'heavy/f', `hf-${i}`)));
+      await eventually(() => events.some((e) => e.type === 'tenant.moved' && e.tenantId === 'heavy'), 'the heavy tenant to move out');
+      for (const f of flooders) f.stop();
+      // Queued for the parked session, in the background process.
+      const pub = await connect(tb, { username: 'heavy/pub' });
+      for (let i = 0; i < 3; i++) await pub.publishAsync(`q/${i}`, `while-away-${i}`, { qos: 1 });
+      await end(pub);
+
+      // Killed: started again, and the tenant is still served there (its store has it).
+      const first = tb.broker.background!.pid!;
+      process.kill(first, 'SIGKILL');
+      await eventually(() => tb.broker.background!.pid !== undefined && tb.broker.background!.pid !== first, 'the background process to be back');
+      assert.deepEqual(tb.broker.placement!.placed, ['heavy']);
+      const probe = await connect(tb, { username: 'heavy/probe' });
+      assert.equal((await tb.broker.background!.connections()).connections['heavy'], 1, 'the heavy tenant is not served in the background process after its restart');
+      await end(probe);
+      await quiet.stop();
+      await tb.stop();
+
+      // The broker restarted: it starts the background process at once, which holds the tenant.
+      tb = await startBroker(config());
+      assert.ok(tb.broker.background?.pid !== undefined, 'no background process at start');
+      assert.deepEqual(tb.broker.placement!.placed, ['heavy']);
+      const { client, inbox, sessionPresent } = await connectWithInbox(tb.port, { username: 'heavy/p', clientId: 'parked', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      assert.equal(sessionPresent, true);
+      await inbox.waitFor(3);
+      assert.deepEqual(inbox.messages.map((m) => m.payload.toString()).sort(), ['while-away-0', 'while-away-1', 'while-away-2']);
+      assert.equal(tb.broker.connectionsByTenant()['heavy'], undefined);
+      await end(client);
+    } finally {
+      await tb.stop();
+    }
+  });
+
+  test('a broker whose background store holds no tenant any more does not keep a background process', T, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtk-auto-empty-'));
+    try {
+      mkdirSync(join(dir, 'background'));
+      const tb = await startBroker({ storage: 'lmdb', dataDir: dir });
+      try {
+        assert.equal(tb.broker.background, undefined);
+        assert.deepEqual(tb.broker.placement!.placed, []);
+      } finally {
+        await tb.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('automatic placement: failures in the middle of a move', () => {
+  test('a connection still deciding its settings in the background process when its tenant goes back is refused there, and its client ends up in the broker', T, async () => {
+    const listeners = [
+      { type: 'tcp' as const, host: '127.0.0.1', port: 0 },
+      { type: 'ws' as const, host: '127.0.0.1', port: 0 },
+    ];
+    const slow = { module: './dist/test/background/fixtures/slow-tenant-settings.js', config: { tenant: 'slowpoke', delayMs: 1500 } };
+    const events: TimedEvent[] = [];
+    const tb = await startBroker(
+      { listeners, plugins: { settings: slow }, background: { auto: { afterSeconds: 0.5, calmSeconds: 600 } } },
+      { eventCollectors: [{ report: (e) => void events.push(e) }] },
+    );
+    let tcp: MqttClient | undefined;
+    let ws: MqttClient | undefined;
+    try {
+      const quiet = await steadyTenant(tb, 'steady');
+      const flooders = await Promise.all([0, 1].map((i) => Flooder.open(tb.port, 'slowpoke/f', `sp-${i}`)));
+      await eventually(() => events.some((e) => e.type === 'tenant.moved' && e.tenantId === 'slowpoke' && e.to === 'background'), 'the tenant to move out');
+      for (const f of flooders) f.stop();
+      // Handed to the background process, where it waits 1.5 s for its tenant's settings ...
+      // (MQTT.js connects again after a refused CONNACK only when told to)
+      tcp = mqtt.connect({ host: '127.0.0.1', port: tb.port, protocolVersion: 5, username: 'slowpoke/tcp', reconnectPeriod: 200, reconnectOnConnackError: true });
+      const bg = tb.broker.background!;
+      // (authenticated and handed over within a few ms; its settings take 1.5 s there)
+      await sleep(400);
+      // ... while a WebSocket client brings the tenant back.
+      ws = await connect({ port: tb.broker.port('ws') }, { username: 'slowpoke/ws', protocol: 'ws', path: '/mqtt' } as never);
+      assert.ok(events.some((e) => e.type === 'tenant.moved' && e.tenantId === 'slowpoke' && e.to === 'broker'));
+      await eventually(() => tb.broker.connectionsByTenant()['slowpoke'] === 2, 'the TCP client to be served in the broker', 10_000);
+      assert.equal((await bg.connections()).connections['slowpoke'], undefined, 'a client of the tenant is served in the background process after it went back');
+      const refused = events.find((e) => e.type === 'client.refused' && e.tenantId === 'slowpoke');
+      assert.ok(refused && refused.type === 'client.refused' && refused.reasonCode === 0x88 && /moved back/.test(refused.reason), 'the connection was not refused in the background process');
+      await quiet.stop();
+    } finally {
+      tcp?.end(true);
+      ws?.end(true);
+      await tb.stop();
+    }
+  });
+
+  test('a tenant sent to a background process that dies before it has stored it is served by the broker again, with its sessions', T, async () => {
+    const events: TimedEvent[] = [];
+    const tb = await startBroker({ background: { restartSeconds: 0.2, auto: { afterSeconds: 3, calmSeconds: 600 } } }, { eventCollectors: [{ report: (e) => void events.push(e) }] });
+    try {
+      const parked = await connect(tb, { username: 'doomed/p', clientId: 'parked', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      await parked.subscribeAsync('q/#', { qos: 1 });
+      await end(parked);
+      const setup = await connect(tb, { username: 'doomed/s' });
+      await setup.publishAsync('q/1', 'kept-through-the-crash', { qos: 1 });
+      await setup.publishAsync('r/1', 'retained-through-the-crash', { qos: 1, retain: true });
+      await end(setup);
+      const quiet = await steadyTenant(tb, 'bystander');
+      const flooders = await Promise.all([0, 1].map((i) => Flooder.open(tb.port, 'doomed/f', `df-${i}`)));
+      // The process starts before the move (a candidate for half of afterSeconds): stopped there, it cannot store what it is sent.
+      await eventually(() => tb.broker.background?.pid !== undefined, 'the background process to start');
+      const pid = tb.broker.background!.pid!;
+      process.kill(pid, 'SIGSTOP');
+      await eventually(() => events.some((e) => e.type === 'tenant.moved' && e.tenantId === 'doomed' && e.to === 'background'), 'the tenant to move out');
+      for (const f of flooders) f.stop();
+      process.kill(pid, 'SIGKILL');
+      await eventually(() => events.some((e) => e.type === 'tenant.moved' && e.tenantId === 'doomed' && e.to === 'broker'), 'the tenant to be put back in the broker');
+      assert.deepEqual(tb.broker.placement!.placed, []);
+      assert.equal(tb.broker.retained.get('doomed', 'r/1', Date.now())?.payload.toString(), 'retained-through-the-crash');
+      const { client, inbox, sessionPresent } = await connectWithInbox(tb.port, { username: 'doomed/p', clientId: 'parked', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      assert.equal(sessionPresent, true);
+      await inbox.waitFor(1);
+      assert.equal(inbox.messages[0]!.payload.toString(), 'kept-through-the-crash');
+      assert.equal(tb.broker.connectionsByTenant()['doomed'], 1);
+      await end(client);
+      await quiet.stop();
+    } finally {
+      await tb.stop();
+    }
   });
 });

@@ -29,11 +29,12 @@ describe('automatic placement: moving out', () => {
     assert.deepEqual(moved, { id: 'a', at: 1000 });
   });
 
-  test('nobody moves when the loop is not busy, when only one tenant is active, or when no tenant has half the input', () => {
+  test('nobody moves when the loop is not busy, when only one tenant is active, when no tenant has half the input, or when it brings under 1 MB/s', () => {
     const w = new LoadWatch({ afterMs: 200, calmMs: 5000 });
     assert.equal(feed(w, load({ a: 90_000, b: 1_000 }, 0.3), 0, 2000), undefined, 'a loop at 30 % moved a tenant');
     assert.equal(feed(w, load({ a: 90_000 }), 3000, 5000), undefined, 'a lone tenant moved');
     assert.equal(feed(w, load({ a: 40_000, b: 35_000, c: 30_000 }), 6000, 8000), undefined, 'a tenant without half the input moved');
+    assert.equal(feed(w, load({ a: 15_000, b: 1_000 }), 9000, 11_000), undefined, 'a tenant under 1 MB/s moved');
   });
 
   test('a tenant that may not move (movable says no) does not, and a gap of more than half a second starts the stretch again', () => {
