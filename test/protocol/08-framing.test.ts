@@ -181,9 +181,10 @@ describe('garbage', () => {
         p.close();
       }),
     );
-    // Every garbage connection is gone from the broker too: nothing leaked.
+    // Every garbage connection is gone from the broker too: nothing leaked. (Fewer than before is
+    // fine: a connection of an earlier test may have finished closing meanwhile.)
     for (let i = 0; i < 50 && tb.broker.connections.size > baseline; i++) await sleep(20);
-    assert.equal(tb.broker.connections.size, baseline, 'connections left open in the broker');
+    assert.ok(tb.broker.connections.size <= baseline, `connections left open in the broker: ${tb.broker.connections.size} after, ${baseline} before`);
   }
 
   test('10 random byte strings as the first bytes never crash the broker', () =>
