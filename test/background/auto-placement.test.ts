@@ -15,7 +15,7 @@ import { encodePacket } from '../../src/codec/encoder';
 import { PacketDecoder } from '../../src/codec/decoder';
 import type { Packet } from '../../src/codec/packets';
 import type { TimedEvent } from '../../src/plugins/event-bus';
-import { connect, end, Inbox, sleep, startBroker, type TestBroker } from '../helpers/broker';
+import { connect, end, Inbox, sleep, startBroker, tcpAndWsListeners, type TestBroker } from '../helpers/broker';
 
 const T = { timeout: 60_000 };
 
@@ -229,10 +229,7 @@ describe('automatic placement and clients that cannot change process', () => {
   let tb: TestBroker;
   const events: TimedEvent[] = [];
   before(async () => {
-    const listeners = [
-      { type: 'tcp' as const, host: '127.0.0.1', port: 0 },
-      { type: 'ws' as const, host: '127.0.0.1', port: 0 },
-    ];
+    const listeners = tcpAndWsListeners();
     tb = await startBroker({ listeners, background: { auto: { afterSeconds: 0.5, calmSeconds: 60 } } }, { eventCollectors: [{ report: (e) => void events.push(e) }] });
   });
   after(() => tb.stop());
@@ -338,10 +335,7 @@ describe('automatic placement across crashes and restarts (lmdb storage)', () =>
 
 describe('automatic placement: failures in the middle of a move', () => {
   test('a connection still deciding its settings in the background process when its tenant goes back is refused there, and its client ends up in the broker', T, async () => {
-    const listeners = [
-      { type: 'tcp' as const, host: '127.0.0.1', port: 0 },
-      { type: 'ws' as const, host: '127.0.0.1', port: 0 },
-    ];
+    const listeners = tcpAndWsListeners();
     const slow = { module: './dist/test/background/fixtures/slow-tenant-settings.js', config: { tenant: 'slowpoke', delayMs: 1500 } };
     const events: TimedEvent[] = [];
     const tb = await startBroker(

@@ -13,7 +13,7 @@ import { encodePacket } from '../../src/codec/encoder';
 import type { Packet } from '../../src/codec/packets';
 import type { TimedEvent } from '../../src/plugins/event-bus';
 import { validateConfig } from '../../src/config/load';
-import { connect, end, Inbox, sleep, startBroker, type TestBroker } from '../helpers/broker';
+import { connect, end, Inbox, sleep, startBroker, tcpAndWsListeners, type TestBroker } from '../helpers/broker';
 import { RawClient } from '../helpers/raw-client';
 import { clientFinal } from '../../examples/plugins/scram-auth';
 import { scramReauth, SCRAM, start as startAuthBroker } from '../auth-e2e/helpers';
@@ -74,10 +74,7 @@ describe('a tenant served by the background process', () => {
   let tb: TestBroker;
   const events: TimedEvent[] = [];
   before(async () => {
-    const listeners = [
-      { type: 'tcp' as const, host: '127.0.0.1', port: 0 },
-      { type: 'ws' as const, host: '127.0.0.1', port: 0 },
-    ];
+    const listeners = tcpAndWsListeners();
     tb = await startBroker({ listeners, background: { tenants: ['bulk'], restartSeconds: 1 } }, { eventCollectors: [{ report: (e) => void events.push(e) }] });
   });
   after(() => tb.stop());

@@ -28,6 +28,14 @@ export async function startBroker(overrides: Partial<ConfigInput> = {}, options:
   return { broker, port, url: `mqtt://127.0.0.1:${port}`, stop: () => broker.stop() };
 }
 
+/** A plain TCP and a WebSocket listener on free ports (tests of what only TCP connections can do). */
+export function tcpAndWsListeners(): { type: 'tcp' | 'ws'; host: string; port: number }[] {
+  return [
+    { type: 'tcp', host: '127.0.0.1', port: 0 },
+    { type: 'ws', host: '127.0.0.1', port: 0 },
+  ];
+}
+
 let clientSeq = 0;
 
 /** Connects an MQTT.js client and waits for CONNACK. Defaults: MQTT 5, no reconnect. */
